@@ -1,0 +1,66 @@
+"""The one error contract.
+
+A user's mistake (a bad argument, a wrong file, missing data) raises a :class:`CnnzooError` whose
+message says what was wrong, where, and what to do instead. The CLI prints it as a single
+``error: ...`` line on stderr and exits with status 2; ``--debug`` shows the traceback. Anything
+else that escapes is a bug and stays an ordinary exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CnnzooError(Exception):
+    """A user-facing error: the message is the whole story, no traceback needed."""
+
+    exit_code = 2
+
+
+class ConfigError(CnnzooError):
+    """A recipe, a ``--set`` override or a command-line value is invalid."""
+
+
+class DataError(CnnzooError):
+    """A dataset is missing, corrupt, or cannot be downloaded."""
+
+
+class ModelError(CnnzooError):
+    """An unknown model, or a model that cannot take the requested input."""
+
+
+class CheckpointError(CnnzooError):
+    """A checkpoint or run directory is missing, corrupt, or belongs to another model."""
+
+
+class DeviceError(CnnzooError):
+    """The requested device is unavailable or ran out of memory."""
+
+
+class OutputError(CnnzooError):
+    """The output location cannot be written (exists, read-only, disk full)."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The choices most similar to ``name``, best first (may be empty)."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    # A prefix match ("resn" -> "resnet18") is a good suggestion even when the ratio is low.
+    for c in choices:
+        if len(hits) >= n:
+            break
+        if name and c.lower().startswith(name.lower()) and c.lower() not in hits:
+            hits.append(c.lower())
+    return [lowered[h] for h in hits]
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """A suffix for error messages: `` (did you mean 'a' or 'b'?)`` or an empty string."""
+    hits = closest(name, choices, n)
+    if not hits:
+        return ""
+    quoted = [f"'{h}'" for h in hits]
+    text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f" (did you mean {text}?)"
