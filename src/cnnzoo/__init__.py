@@ -22,6 +22,7 @@ from .errors import (
     DeviceError,
     ModelError,
     OutputError,
+    TrainingError,
 )
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "DeviceError",
     "ModelError",
     "OutputError",
+    "TrainingError",
     "__version__",
     *_LAZY,
 ]

@@ -42,6 +42,10 @@ class OutputError(CnnzooError):
     """The output location cannot be written (exists, read-only, disk full)."""
 
 
+class TrainingError(CnnzooError):
+    """Training cannot go on: a non-finite loss, or the device ran out of memory."""
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The choices most similar to ``name``, best first (may be empty)."""
     choices = list(choices)

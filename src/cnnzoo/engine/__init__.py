@@ -1,0 +1,1 @@
+"""Training engine: the loop, optimizers, checkpoints, metrics, distributed helpers."""

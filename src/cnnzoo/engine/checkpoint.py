@@ -1,0 +1,348 @@
+"""Checkpoints that are safe to receive and safe to crash on.
+
+Safe to receive: weights are stored as safetensors (a header of JSON and raw tensor bytes) and
+everything else as JSON inside a companion safetensors file. Nothing is ever unpickled, so a
+checkpoint from a stranger cannot run code on your machine.
+
+Safe to crash on: every file is written to ``NAME.tmp``, flushed to disk (fsync) and renamed over
+the old one; a rename is atomic, so a crash at any moment leaves the previous or the new file, never
+a torn one. A checkpoint is two files (weights, and training state); both carry the same ``tag``
+(the global step). They are written in full before either is renamed, the state file first: if a
+crash falls between the two renames, the next load finds the finished ``.tmp`` weights with the
+state's tag and completes the rename.
+
+Layout of a run's ``checkpoints/``::
+
+    last.safetensors         model weights + metadata (model name, classes, input, normalization)
+    last.state.safetensors   optimizer tensors, RNG, EMA; metadata: loop state and optimizer groups
+    best.safetensors         weights with the best validation accuracy so far
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..errors import CheckpointError, OutputError
+
+FORMAT = "cnnzoo-checkpoint/1"
+STATE_FORMAT = "cnnzoo-state/1"
+
+
+@dataclass
+class ModelSpec:
+    """What it takes to rebuild a model and feed it: stored in every weights file."""
+
+    model: str
+    num_classes: int
+    in_channels: int
+    input_size: list[int]  # (H, W) the network sees, after any resize
+    native_size: list[int]  # (H, W) of the dataset's images before the resize
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+    dataset: str = ""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, str]:
+        return {"format": FORMAT, "spec": json.dumps(asdict(self))}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str] | None, path: Path) -> ModelSpec:
+        if not meta or meta.get("format") != FORMAT or "spec" not in meta:
+            raise CheckpointError(f"{path} is a safetensors file but not a cnnzoo checkpoint "
+                                  "(no cnnzoo metadata); use a file written by `cnnzoo train`")
+        try:
+            data = json.loads(meta["spec"])
+            return cls(**data)
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{path}: checkpoint metadata is damaged ({e})") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_tmp(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path.tmp`` and flush it to disk; the caller renames it into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _output_error(e, path) from None
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = write_tmp(path, data)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _output_error(e: OSError, path: Path) -> OutputError:
+    if e.errno == errno.ENOSPC:
+        return OutputError(f"disk full while writing {path}; the previous checkpoint is intact — "
+                           "free some space and resume")
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return OutputError(f"cannot write {path}: the folder is read-only; choose another --out")
+    return OutputError(f"cannot write {path}: {e.strerror or e}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimizer state <-> tensors + JSON (no pickle)
+
+
+def _optimizer_to_flat(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optim.{idx}.{k}"] = v.detach().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    groups = json.loads(json.dumps(sd["param_groups"], default=_jsonable))
+    return tensors, {"scalars": scalars, "param_groups": groups}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    raise TypeError(f"not JSON-serializable: {type(v).__name__}")
+
+
+def _optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, t in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = t
+    for idx, values in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(values)
+    groups = meta["param_groups"]
+    for g in groups:
+        if "betas" in g and isinstance(g["betas"], list):
+            g["betas"] = tuple(g["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving
+
+
+def weights_bytes(model_state: dict[str, torch.Tensor], spec: ModelSpec, tag: int | None = None) -> bytes:
+    meta = spec.metadata()
+    if tag is not None:
+        meta["tag"] = str(tag)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model_state.items()}
+    return st_save(tensors, metadata=meta)
+
+
+def save_weights(path: Path, model_state: dict[str, torch.Tensor], spec: ModelSpec) -> None:
+    atomic_write(path, weights_bytes(model_state, spec))
+
+
+def save_checkpoint(
+    folder: Path,
+    name: str,
+    *,
+    model_state: dict[str, torch.Tensor],
+    spec: ModelSpec,
+    tag: int,
+    optimizer_state: dict[str, Any],
+    loop: dict[str, Any],
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``NAME.safetensors`` and ``NAME.state.safetensors`` crash-safely (see module doc)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights_path = folder / f"{name}.safetensors"
+    state_path = folder / f"{name}.state.safetensors"
+    opt_tensors, opt_meta = _optimizer_to_flat(optimizer_state)
+    tensors = {**opt_tensors, **{k: v.detach().to("cpu").contiguous() for k, v in (extra_tensors or {}).items()}}
+    state_meta = {"format": STATE_FORMAT, "tag": str(tag), "loop": json.dumps(loop),
+                  "optimizer": json.dumps(opt_meta)}
+    w_tmp = write_tmp(weights_path, weights_bytes(model_state, spec, tag))
+    try:
+        s_tmp = write_tmp(state_path, st_save(tensors, metadata=state_meta))
+    except OutputError:
+        w_tmp.unlink(missing_ok=True)
+        raise
+    os.replace(s_tmp, state_path)
+    os.replace(w_tmp, weights_path)
+    _fsync_dir(folder)
+    return weights_path
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    try:
+        meta = _header_metadata(data)
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OverflowError, RecursionError) as e:
+        if path.suffix in (".pt", ".pth", ".pkl", ".ckpt") or data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+            raise CheckpointError(f"{path} looks like a pickled PyTorch file; cnnzoo never unpickles files "
+                                  "(they can run code). Use a .safetensors checkpoint written by `cnnzoo train`"
+                                  ) from None
+        raise CheckpointError(f"{path} is not a valid checkpoint (truncated or damaged: {str(e)[:120]})") from None
+    return tensors, meta
+
+
+def _header_metadata(data: bytes) -> dict[str, str]:
+    if len(data) < 8:
+        raise ValueError("file shorter than its header")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise ValueError("header longer than the file")
+    header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError("header is not a mapping")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a mapping")
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec]:
+    tensors, meta = _read(path)
+    return tensors, ModelSpec.from_metadata(meta, path)
+
+
+def find_checkpoint(target: str | Path, prefer: str = "best") -> Path:
+    """A checkpoint file from a run directory (best, else last) or a file path."""
+    p = Path(target)
+    if p.is_dir():
+        ck = p / "checkpoints"
+        order = [prefer, "last" if prefer == "best" else "best"]
+        for name in order:
+            f = ck / f"{name}.safetensors"
+            if f.is_file():
+                return f
+        if (p / "config.yaml").is_file():
+            raise CheckpointError(f"run {p} has no checkpoint yet (checkpoints/last.safetensors is missing); "
+                                  "it may have stopped before its first epoch ended")
+        raise CheckpointError(f"{p} is not a cnnzoo run directory (no checkpoints/ or config.yaml)")
+    if not p.exists():
+        raise CheckpointError(f"no run or checkpoint at {p}")
+    return p
+
+
+def build_model(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> torch.nn.Module:
+    """Rebuild the network a checkpoint was trained as and load its weights."""
+    from ..models.registry import create_model
+
+    model = create_model(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                         image_size=spec.input_size[0], **spec.model_kwargs)
+    load_state(model, state, spec, path)
+    return model
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape_bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or shape_bad:
+        what = []
+        if missing:
+            what.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            what.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if shape_bad:
+            k = shape_bad[0]
+            what.append(f"{len(shape_bad)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        raise CheckpointError(f"{path} does not fit this model ({spec.model}, {spec.num_classes} classes): "
+                              + "; ".join(what))
+    model.load_state_dict(state)
+
+
+@dataclass
+class TrainingState:
+    tag: int
+    loop: dict[str, Any]
+    optimizer: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+
+def load_training_state(folder: Path, name: str = "last") -> tuple[dict[str, torch.Tensor], ModelSpec, TrainingState]:
+    """The weights and training state of checkpoint ``name``, repairing an interrupted rename."""
+    weights_path = folder / f"{name}.safetensors"
+    state_path = folder / f"{name}.state.safetensors"
+    if not state_path.is_file():
+        raise CheckpointError(f"{state_path} is missing: cannot resume without the training state")
+    s_tensors, s_meta = _read(state_path)
+    if s_meta.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{state_path} is not a cnnzoo training-state file")
+    tag = s_meta.get("tag")
+    w_tmp = weights_path.with_name(weights_path.name + ".tmp")
+    if w_tmp.is_file():
+        try:
+            _, tmp_meta = _read(w_tmp)
+            if tmp_meta.get("tag") == tag:
+                os.replace(w_tmp, weights_path)  # finish the rename a crash interrupted
+        except CheckpointError:
+            pass  # a torn temporary file: the committed pair is intact
+    weights, w_meta = _read(weights_path)
+    if w_meta.get("tag") != tag:
+        raise CheckpointError(f"{weights_path} (step {w_meta.get('tag')}) and {state_path} (step {tag}) "
+                              "do not belong together; the run folder was modified by hand")
+    spec = ModelSpec.from_metadata(w_meta, weights_path)
+    try:
+        loop = json.loads(s_meta["loop"])
+        opt_meta = json.loads(s_meta["optimizer"])
+        optimizer = _optimizer_from_flat(s_tensors, opt_meta)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{state_path}: training state is damaged ({e})") from None
+    extra = {k: v for k, v in s_tensors.items() if not k.startswith("optim.")}
+    return weights, spec, TrainingState(int(tag), loop, optimizer, extra)
+
+
+def load_run(target: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
+    """Public API: the trained model of a run directory (best weights) or checkpoint file.
+
+    >>> model, spec = cnnzoo.load_run("runs/my-run")   # doctest: +SKIP
+    >>> spec.classes[:2]                                # doctest: +SKIP
+    ['T-shirt/top', 'Trouser']
+    """
+    path = find_checkpoint(target)
+    state, spec = load_weights(path)
+    model = build_model(spec, state, path)
+    return model.to(device).eval(), spec

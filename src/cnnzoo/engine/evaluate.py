@@ -1,0 +1,102 @@
+"""``cnnzoo eval``: accuracy, per-class accuracy and the confusion matrix of a trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from .checkpoint import atomic_write, build_model, find_checkpoint, load_weights
+from .metrics import evaluate
+from .runtime import Runtime
+
+
+def run_dir_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint file belongs to, if any (RUN/checkpoints/x.safetensors)."""
+    parent = checkpoint.resolve().parent
+    if parent.name == "checkpoints" and (parent.parent / "config.yaml").is_file():
+        return parent.parent
+    return None
+
+
+def _run_config(run: Path | None) -> Any:
+    if run is None:
+        return None
+    from ..config import load_config
+
+    try:
+        return load_config(run / "config.yaml")
+    except ConfigError:
+        return None
+
+
+def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
+                 split: str = "test", batch_size: int = 512, device: str = "auto", offline: bool = False,
+                 out: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate the best weights of a run (or a checkpoint file) and write ``eval.json``."""
+    from ..data import load_dataset, make_loader
+
+    path = find_checkpoint(target)
+    state, spec = load_weights(path)
+    run = run_dir_of(path)
+    cfg = _run_config(run)
+    name = dataset or spec.dataset
+    if not name:
+        raise ConfigError(f"{path} does not record its dataset; pass --dataset")
+    if data_dir is None and cfg is not None and name == cfg.data.dataset:
+        data_dir = cfg.data.data_dir
+    seed = cfg.train.seed if cfg is not None else 0
+    val_fraction = cfg.data.val_fraction if cfg is not None else 0.1
+    ds = load_dataset(name, data_dir=data_dir, offline=offline, channels=spec.in_channels,
+                      image_size=spec.native_size if name == "folder" or Path(name).exists() else None,
+                      val_fraction=val_fraction, seed=seed)
+    if len(ds.classes) != spec.num_classes:
+        raise CheckpointError(f"{path} predicts {spec.num_classes} classes but {ds.name} has {len(ds.classes)}; "
+                              "evaluate it on the dataset it was trained on")
+    chosen = {"test": ds.test, "val": ds.val, "train": ds.train}[split]
+    if chosen is None:
+        raise ConfigError(f"{ds.name} has no {split} split" + (" (val_fraction is 0)" if split == "val" else ""))
+    rt = Runtime.resolve(_TrainLike(device))
+    rt.apply(seed)
+    model = build_model(spec, state, path).to(rt.device)
+    if rt.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    native = list(ds.image_size)
+    loader = make_loader(chosen, batch_size=batch_size, train=False, seed=seed, device=rt.device,
+                         mean=spec.mean, std=spec.std, augment=None,
+                         image_size=tuple(spec.input_size) if list(spec.input_size) != native else None,
+                         channels_last=rt.channels_last, drop_last=False)
+    tta = bool(cfg.train.tta_flip and ds.flip) if cfg is not None else False
+    res = evaluate(model, loader, spec.num_classes, rt.autocast, tta_flip=tta)
+    per_class_n = res.confusion.sum(1).tolist()
+    result = {
+        "checkpoint": str(path), "model": spec.model, "dataset": ds.name, "split": split, "n": res.n,
+        "accuracy": res.acc, "loss": res.loss, "classes": list(ds.classes),
+        "per_class_acc": res.per_class_acc(), "per_class_n": per_class_n,
+        "confusion": res.confusion.tolist(), "device": rt.describe(), "tta_flip": tta,
+    }
+    dest = Path(out) if out else ((run or path.parent) / "eval.json")
+    if dest.is_dir():
+        dest = dest / "eval.json"
+    try:
+        atomic_write(dest, (json.dumps(result, indent=2) + "\n").encode())
+    except OSError as e:
+        from ..errors import OutputError
+
+        raise OutputError(f"cannot write {dest}: {e.strerror or e}") from None
+    result["eval_json"] = str(dest)
+    return result
+
+
+class _TrainLike:
+    """The few train-config fields Runtime.resolve reads, for evaluation."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.precision = "auto"
+        self.channels_last = "auto"
+        self.threads = None
+        self.deterministic = False

@@ -1,0 +1,158 @@
+"""The configuration schema: layering, overrides, and one-line errors that name file, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.config import Config, all_keys, dump_config, load_config, parse_override, validate
+from cnnzoo.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_and_default_recipe_validate():
+    cfg = load_config()
+    assert isinstance(cfg, Config)
+    assert cfg.data.dataset == "fashion-mnist"
+    assert cfg.model.name  # the default recipe names a model
+
+
+def test_file_then_shortcuts_then_sets(tmp_path):
+    p = write(tmp_path, "train:\n  epochs: 7\noptim:\n  lr: 0.2\n")
+    cfg = load_config(p, overrides={"train.epochs": 3}, sets=["optim.lr=0.05", "data.augment.flip=off"])
+    assert cfg.train.epochs == 3
+    assert cfg.optim.lr == 0.05
+    assert cfg.data.augment.flip == "off"
+
+
+def test_unknown_key_names_file_line_and_closest_key(tmp_path):
+    p = write(tmp_path, "train:\n  epochs: 3\noptim:\n  lr_rate: 0.1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert f"{p}:4" in msg and "optim.lr_rate" in msg and "did you mean 'optim.lr'" in msg
+
+
+def test_unknown_section(tmp_path):
+    p = write(tmp_path, "trainer:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:1: unknown key 'trainer' \(did you mean 'train'\?\)"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("text, key, fragment", [
+    ("data:\n  batch_size: ten\n", "data.batch_size", "must be an integer, got 'ten'"),
+    ("data:\n  batch_size: 0\n", "data.batch_size", "must be at least 1"),
+    ("optim:\n  lr: -0.1\n", "optim.lr", "must be greater than 0.0"),
+    ("train:\n  epochs: -1\n", "train.epochs", "must be at least 1"),
+    ("train:\n  epochs: 2.5\n", "train.epochs", "must be an integer"),
+    ("train:\n  precision: fp8\n", "train.precision", "must be one of auto, fp32, bf16, fp16"),
+    ("optim:\n  name: lion\n", "optim.name", "must be one of sgd, adam, adamw"),
+    ("schedule:\n  name: linear\n", "schedule.name", "must be one of constant, step, cosine, onecycle"),
+    ("data:\n  augment: 3\n", "data.augment", "must be a mapping"),
+])
+def test_wrong_types_and_ranges_name_key_and_line(tmp_path, text, key, fragment):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert key in str(e.value) and fragment in str(e.value)
+    assert f"{p}:" in str(e.value)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    p = write(tmp_path, "train:\n  epochs: 3\n  seed: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:\d+: invalid YAML"):
+        load_config(p)
+
+
+def test_not_a_mapping(tmp_path):
+    p = write(tmp_path, "- just\n- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping of sections"):
+        load_config(p)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("train.epochs", "needs the form key=value"),
+    ("train.epoch=3", "unknown key 'train.epoch' (did you mean 'train.epochs'?)"),
+    ("=3", "is not a dotted key"),
+    ("train=3", "is a section"),
+    ("optim.lr=abc", "'optim.lr' must be a number"),
+])
+def test_bad_set(text, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_config(sets=[text])
+    assert fragment in str(e.value)
+
+
+def test_set_values_are_read_as_yaml():
+    assert parse_override("optim.betas=[0.8, 0.99]") == ("optim.betas", [0.8, 0.99])
+    assert parse_override("train.ema_decay=null") == ("train.ema_decay", None)
+    assert parse_override("optim.lr=1e-3")[1] in (0.001, "1e-3")
+    cfg = load_config(sets=["optim.lr=1e-3", "model.kwargs.width=0.5"])
+    assert cfg.optim.lr == pytest.approx(1e-3)
+    assert cfg.model.kwargs == {"width": 0.5}
+
+
+def test_on_off_read_by_yaml_as_booleans_still_work(tmp_path):
+    p = write(tmp_path, "data:\n  augment:\n    flip: off\n")
+    assert load_config(p).data.augment.flip == "off"
+
+
+def test_base_chain_and_loop(tmp_path):
+    base = write(tmp_path, "train:\n  epochs: 4\n  seed: 9\n", "base.yaml")
+    child = write(tmp_path, f"base: {base.name}\ntrain:\n  epochs: 2\n", "child.yaml")
+    cfg = load_config(child)
+    assert (cfg.train.epochs, cfg.train.seed) == (2, 9)
+    write(tmp_path, "base: b.yaml\n", "a.yaml")
+    write(tmp_path, "base: a.yaml\n", "b.yaml")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(tmp_path / "a.yaml")
+    bad = write(tmp_path, "base: resnett\n", "bad.yaml")
+    with pytest.raises(ConfigError, match="base recipe 'resnett' not found"):
+        load_config(bad)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(sets=["train.epochs=2", "optim.name=adamw", "model.kwargs.width=0.25"])
+    out = tmp_path / "config.yaml"
+    dump_config(cfg, out, "# header")
+    again = load_config(out)
+    assert again == cfg
+
+
+def test_cross_checks():
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        load_config(sets=["train.epochs=2", "schedule.warmup_epochs=3"])
+    with pytest.raises(ConfigError, match="train.device"):
+        load_config(sets=["train.device=gpu"])
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        load_config(sets=["train.device=cpu", "train.precision=fp16"])
+
+
+def test_every_key_has_help():
+    import dataclasses
+
+    from cnnzoo import config as c
+
+    for cls in (c.ModelConfig, c.DataConfig, c.AugmentConfig, c.OptimConfig, c.ScheduleConfig,
+                c.TrainConfig, c.OutputConfig):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
+    assert "data.augment.crop_padding" in all_keys()
+
+
+def test_validate_rejects_non_mapping():
+    with pytest.raises(ConfigError):
+        validate(["not", "a", "dict"])  # type: ignore[arg-type]
