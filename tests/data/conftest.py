@@ -68,7 +68,7 @@ def http_server(tmp_path: Path) -> Iterator[SimpleNamespace]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield SimpleNamespace(root=root, url=f"http://127.0.0.1:{server.server_address[1]}",

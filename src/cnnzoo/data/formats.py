@@ -435,10 +435,10 @@ def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) 
                 img.draft("L" if channels == 1 else "RGB", (size[1], size[0]))  # fast JPEG downscale
             img.load()
             out = _resize_cover(_to_mode(img, channels), size)
-            arr = np.asarray(out, dtype=np.uint8)
+            arr = np.array(out, dtype=np.uint8)  # a writable copy (asarray would be read-only)
     except Exception:  # noqa: BLE001 - untrusted bytes: Pillow raises a zoo of exception types
         return None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
 def image_size_of(path: Path) -> tuple[int, int] | None:
