@@ -1,0 +1,209 @@
+"""DenseNet: every layer sees every earlier layer's features (Huang, Liu, van der Maaten, Weinberger, 2016).
+
+The problem. ResNet's shortcut *adds* a block's input to its output, so information from early
+layers survives only mixed into a sum. Many of a deep ResNet's layers turn out to contribute
+little, and the network relearns similar features again and again.
+
+The idea. *Concatenate* instead of adding. Inside a *dense block*, layer ``l`` receives the
+channel-wise concatenation of the block's input and the outputs of all ``l - 1`` layers before
+it, and adds only ``k`` new channels of its own (the *growth rate*, 12 to 48). Features are
+reused rather than recomputed, so each layer can be very narrow, and every layer has a short path
+to the loss. Between dense blocks a *transition layer* (BN, ReLU, 1x1 conv, 2x2 average pool)
+halves the resolution and, in the "-C" variants, compresses the channels by a factor theta.
+
+The blocks (paper section 3):
+
+- :class:`DenseLayer`: BN -> ReLU -> 1x1 conv to ``bn_size * k`` channels (the "-B" bottleneck)
+  -> BN -> ReLU -> 3x3 conv to ``k`` channels. Pre-activation: normalization comes first.
+- :class:`DenseBlock`: ``n`` dense layers, each fed the concatenation of everything before it.
+- :class:`Transition`: BN -> ReLU -> 1x1 conv to ``theta x channels`` -> 2x2 average pool.
+
+DenseNet-121/169/201/161 (paper Table 1) are DenseNet-BC (bottleneck and compression 0.5) with a
+7x7 stride-2 stem and max-pool, four dense blocks and a final BatchNorm. ``densenet_bc_100`` is
+the paper's CIFAR network: three dense blocks of 16 bottleneck layers, k=12, a single 3x3 stem
+convolution to 2k channels (0.8M parameters).
+
+What we changed from the paper, and why:
+
+- Small images (under 64 px): the ImageNet stem becomes one 3x3 stride-1 convolution, as in the
+  paper's own CIFAR networks, so a 28x28 image reaches the four dense blocks at 28, 14, 7, 3.
+  Conversely ``densenet_bc_100`` at 64 px or more gets the ImageNet stem.
+- Initialization as torchvision: He normal (fan-in) for convolutions, BatchNorm at one and zero,
+  zero bias in the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+from .base import ZooModel, wants_small_input
+from .registry import Paper, register_model
+
+PAPER = Paper("Densely Connected Convolutional Networks", "Huang, Liu, van der Maaten, Weinberger", 2016,
+              "https://arxiv.org/abs/1608.06993")
+
+# Paper section 3: the bottleneck 1x1 conv produces 4k channels; transitions keep half (theta).
+BN_SIZE = 4
+COMPRESSION = 0.5
+
+
+class DenseLayer(nn.Module):
+    """BN-ReLU-1x1 conv (4k channels) then BN-ReLU-3x3 conv (k channels), on the concatenated inputs."""
+
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = BN_SIZE, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        inner = bn_size * growth_rate
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, inner, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(inner)
+        self.conv2 = nn.Conv2d(inner, growth_rate, 3, padding=1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.drop_rate = drop_rate
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat(features, dim=1)
+        x = self.conv1(self.relu(self.norm1(x)))
+        x = self.conv2(self.relu(self.norm2(x)))
+        return F.dropout(x, self.drop_rate, self.training) if self.drop_rate else x
+
+
+class DenseBlock(nn.Module):
+    """``num_layers`` dense layers; each adds ``growth_rate`` channels to everything seen so far."""
+
+    def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = BN_SIZE,
+                 drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate) for i in range(num_layers))
+        self.out_channels = in_channels + num_layers * growth_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(features))
+        return torch.cat(features, dim=1)
+
+
+class Transition(nn.Sequential):
+    """BN -> ReLU -> 1x1 conv (compressing the channels) -> 2x2 average pool (halving the resolution)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
+                         nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.AvgPool2d(2, 2))
+
+
+class DenseNet(ZooModel):
+    """Stem, dense blocks separated by transitions, final BN-ReLU, global average pooling, linear."""
+
+    def __init__(self, block_config: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
+                 image_size: int = 224, *, growth_rate: int = 32, num_init_features: int = 64,
+                 bn_size: int = BN_SIZE, compression: float = COMPRESSION, drop_rate: float = 0.0,
+                 small_input: bool | None = None) -> None:
+        if not 0 < compression <= 1:
+            raise ModelError(f"DenseNet compression must be in (0, 1], got {compression}")
+        small = wants_small_input(image_size, small_input)
+        # Total stride: the stem's 4 (none when small), times 2 per transition.
+        stride = (1 if small else 4) * 2 ** (len(block_config) - 1)
+        super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                         min_size=stride)
+        self.small_input = small
+        if small:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False))
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(num_init_features), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+        layers: list[nn.Module] = []
+        channels = num_init_features
+        for i, num_layers in enumerate(block_config):
+            block = DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate)
+            layers.append(block)
+            channels = block.out_channels
+            if i < len(block_config) - 1:
+                out = int(channels * compression)
+                layers.append(Transition(channels, out))
+                channels = out
+        self.blocks = nn.Sequential(*layers)
+        self.norm = nn.BatchNorm2d(channels)
+        self.act = nn.ReLU(inplace=True)
+        self.num_features = channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = self.make_classifier(num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        fc = nn.Linear(self.num_features, num_classes)
+        nn.init.zeros_(fc.bias)
+        return fc
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.act(self.norm(self.blocks(self.stem(x))))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.pool(x), 1)
+        return x if pre_logits else self.classifier(x)
+
+
+_TV = "torchvision"
+
+
+@register_model(family="densenet", paper=PAPER, reference_params=7_978_856, reference_macs=2.83e9,
+                reference_source=_TV, aliases=("densenet",))
+def densenet121(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
+    """DenseNet-121: k=32, dense blocks of 6-12-24-16 layers."""
+    return DenseNet((6, 12, 24, 16), num_classes, in_channels, image_size, growth_rate=32,
+                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
+
+
+@register_model(family="densenet", paper=PAPER, reference_params=14_149_480, reference_macs=3.36e9,
+                reference_source=_TV)
+def densenet169(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
+    """DenseNet-169: k=32, dense blocks of 6-12-32-32 layers."""
+    return DenseNet((6, 12, 32, 32), num_classes, in_channels, image_size, growth_rate=32,
+                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
+
+
+@register_model(family="densenet", paper=PAPER, reference_params=20_013_928, reference_macs=4.29e9,
+                reference_source=_TV)
+def densenet201(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
+    """DenseNet-201: k=32, dense blocks of 6-12-48-32 layers."""
+    return DenseNet((6, 12, 48, 32), num_classes, in_channels, image_size, growth_rate=32,
+                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
+
+
+@register_model(family="densenet", paper=PAPER, reference_params=28_681_000, reference_macs=7.73e9,
+                reference_source=_TV)
+def densenet161(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
+    """DenseNet-161: the wide one, k=48 and a 96-channel stem, dense blocks of 6-12-36-24 layers."""
+    return DenseNet((6, 12, 36, 24), num_classes, in_channels, image_size, growth_rate=48,
+                    num_init_features=96, drop_rate=drop_rate, small_input=small_input)
+
+
+@register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
+                reference_params=800_000, reference_params_exact=False,
+                reference_source="paper Table 2 (rounded)")
+def densenet_bc_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                    growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
+                    small_input: bool | None = None) -> DenseNet:
+    """DenseNet-BC-100 for CIFAR: k=12, three dense blocks of 16 bottleneck layers, compression 0.5.
+
+    The stem is one 3x3 convolution to 2k channels; 0.8M parameters.
+    """
+    return DenseNet((16, 16, 16), num_classes, in_channels, image_size, growth_rate=growth_rate,
+                    num_init_features=2 * growth_rate, compression=compression, drop_rate=drop_rate,
+                    small_input=small_input)

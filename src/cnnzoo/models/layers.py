@@ -1,0 +1,66 @@
+"""Pieces several families share: the conv-BN-activation unit and the arithmetic of feature-map sizes.
+
+Only what more than one family uses lives here; a block that belongs to one paper (Inception,
+DenseBlock, SqueezeExcite, ...) lives in that paper's file, where it is the lesson.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+
+class ConvBNAct(nn.Sequential):
+    """Convolution -> BatchNorm -> activation: the unit most CNNs since 2015 are built from.
+
+    The convolution has no bias: the BatchNorm right after it subtracts the mean (which would
+    cancel any bias) and adds its own learned shift. ``padding=None`` keeps the spatial size at
+    stride 1 ("same" padding for odd kernels). ``act=None`` leaves the activation out (a linear
+    layer, as MobileNetV2's projection).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int | None = None, groups: int = 1,
+                 act: Callable[..., nn.Module] | None = nn.ReLU,
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> None:
+        if padding is None:
+            padding = (kernel_size - 1) // 2
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                              groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.act = act(inplace=True) if act is not None else nn.Identity()
+
+
+# A spatial step: (kernel, stride, padding) or (kernel, stride, padding, ceil_mode).
+Step = tuple
+
+
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, ceil_mode: bool = False) -> int:
+    """Output size of a convolution or pooling along one axis (PyTorch's rule, ceil_mode included)."""
+    span = size + 2 * padding - kernel
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    # In ceil mode PyTorch drops a last window that would start entirely in the right padding.
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def smallest_input(steps: Sequence[Step], at_least: int = 1) -> int:
+    """The smallest square input that leaves every spatial step with at least one pixel.
+
+    ``at_least`` raises the floor; families pass their total stride, so that the last stage
+    still sees one pixel of the image rather than only the padding around it.
+    """
+    size = 1
+    while True:
+        out = size
+        for step in steps:
+            out = conv_out(out, *step)
+            if out < 1:
+                break
+        else:
+            return max(size, at_least)
+        size += 1

@@ -1,0 +1,196 @@
+"""MLP-Mixer: an image classifier with no convolutions and no attention (Tolstikhin et al., 2021).
+
+The problem. After Vision Transformers, it was unclear what actually made the modern vision
+architectures work: convolutions? attention? or just the layout -- cut the image into patches,
+then alternate between mixing information *across positions* and *across channels*?
+
+The idea. Keep the layout, and use nothing but multi-layer perceptrons. Cut the image into
+non-overlapping P x P patches and project each one linearly to C channels (the "per-patch fully
+connected" stem): the image becomes a table of N patches (tokens) x C channels. Then repeat a
+*Mixer block*, two MLPs with LayerNorm and a skip connection around each:
+
+- *token mixing*: an MLP applied to each channel's column of N values, the same for every
+  channel: it mixes positions (this is where the image's spatial structure is learned);
+- *channel mixing*: an MLP applied to each token's row of C values, the same for every token: it
+  mixes features, like a 1x1 convolution.
+
+A final LayerNorm, global average pooling over the tokens and a linear head classify. Given
+enough pre-training data it comes close to CNNs and Transformers, which says the layout and the
+data matter at least as much as the kind of layer.
+
+Names follow the paper: Mixer-S/16 is the Small width (C=512, 8 blocks, token MLP 256, channel
+MLP 2048) with 16x16 patches; B is Base (768, 12 blocks, 384, 3072). ``mixer_s4`` and ``mixer_t4``
+are small-image configurations (4x4 patches, 49 tokens at 28 px, 64 at 32 px); T ("tiny") is our
+own quarter of S for fast lessons on a CPU.
+
+What we changed from the paper, and why:
+
+- Small images (under 64 px): 16x16 patches would leave one or two tokens of a 28x28 image, so
+  the patch size becomes 4 (a stem choice, like the CNNs' small stems); ``patch_size`` overrides
+  it. The patch size must divide the image size. Because the token-mixing MLP's weights are
+  sized by the number of tokens, a Mixer takes exactly the image size it was built for.
+- Initialization follows the official JAX implementation as timm reproduces it: Xavier uniform
+  linear layers with tiny (std 1e-6) biases in the MLPs, LeCun normal for the patch projection,
+  and a zero-initialized head. Mixer-B/16: 59,880,472 parameters at 3x224x224, 1000 classes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops.layers.torch import Rearrange
+from torch import nn
+
+from ..errors import ModelError
+from .base import SMALL_INPUT_BELOW, ZooModel
+from .registry import Paper, register_model
+
+PAPER = Paper("MLP-Mixer: An all-MLP Architecture for Vision", "Tolstikhin et al.", 2021,
+              "https://arxiv.org/abs/2105.01601")
+
+# The patch size for images under SMALL_INPUT_BELOW px: 28 and 32 both divide by 4.
+SMALL_PATCH = 4
+# LayerNorm epsilon of the official implementation (Flax's default).
+LN_EPS = 1e-6
+
+
+class MlpBlock(nn.Sequential):
+    """Linear -> GELU -> Linear: the MLP both mixing steps use (paper eq. 1)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+
+class MixerBlock(nn.Module):
+    """Token mixing then channel mixing, each as ``x + MLP(LayerNorm(x))`` on a (B, N, C) table."""
+
+    def __init__(self, num_tokens: int, dim: int, tokens_mlp_dim: int, channels_mlp_dim: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        # Transpose so the MLP runs along the tokens, for each channel separately.
+        self.token_mixing = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
+                                          Rearrange("b c n -> b n c"))
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.channel_mixing = MlpBlock(dim, channels_mlp_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mixing(self.norm1(x))
+        return x + self.channel_mixing(self.norm2(x))
+
+
+class MlpMixer(ZooModel):
+    """Per-patch linear stem, Mixer blocks, LayerNorm, average over tokens, linear head."""
+
+    fixed_input_size = True
+
+    def __init__(self, *, patch_size: int, dim: int, depth: int, tokens_mlp_dim: int, channels_mlp_dim: int,
+                 num_classes: int = 1000, in_channels: int = 3, image_size: int = 224) -> None:
+        # One patch is the least a Mixer can take; it must fit before the divisibility check.
+        super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                         min_size=patch_size)
+        if image_size % patch_size:
+            divisors = [p for p in range(2, min(image_size, 32) + 1) if image_size % p == 0]
+            raise ModelError(f"MLP-Mixer cuts the image into {patch_size}x{patch_size} patches, so image_size "
+                             f"must be a multiple of {patch_size}, got {image_size}"
+                             + (f" (patch_size={divisors[-1]} would fit)" if divisors else ""))
+        self.patch_size = patch_size
+        self.num_tokens = (image_size // patch_size) ** 2
+        self.stem = nn.Sequential(
+            Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size),
+            nn.Linear(patch_size * patch_size * in_channels, dim))
+        self.blocks = nn.Sequential(*(MixerBlock(self.num_tokens, dim, tokens_mlp_dim, channels_mlp_dim)
+                                      for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
+        self.num_features = dim
+        self.classifier = self.make_classifier(num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.blocks.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.normal_(m.bias, std=1e-6)
+        # LeCun normal: truncated at 2 std, rescaled so the variance is 1/fan_in.
+        stem = self.stem[1]
+        std = math.sqrt(1.0 / stem.in_features) / 0.87962566103423978
+        nn.init.trunc_normal_(stem.weight, std=std, a=-2 * std, b=2 * std)
+        nn.init.zeros_(stem.bias)
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        fc = nn.Linear(self.num_features, num_classes)
+        nn.init.zeros_(fc.weight)
+        nn.init.zeros_(fc.bias)
+        return fc
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.norm(self.blocks(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean(dim=1)
+        return x if pre_logits else self.classifier(x)
+
+
+# Paper Table 1: (dim, depth, tokens_mlp_dim, channels_mlp_dim) per size.
+SIZES = {"T": (128, 8, 64, 512), "S": (512, 8, 256, 2048), "B": (768, 12, 384, 3072)}
+
+
+def _mixer(size: str, paper_patch: int, num_classes: int, in_channels: int, image_size: int,
+           patch_size: int | None) -> MlpMixer:
+    if patch_size is None:
+        patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
+    dim, depth, tokens_mlp_dim, channels_mlp_dim = SIZES[size]
+    return MlpMixer(patch_size=patch_size, dim=dim, depth=depth, tokens_mlp_dim=tokens_mlp_dim,
+                    channels_mlp_dim=channels_mlp_dim, num_classes=num_classes, in_channels=in_channels,
+                    image_size=image_size)
+
+
+_ROUNDED = dict(reference_params_exact=False, reference_source="paper Table 1 (rounded)")
+
+
+@register_model(family="mixer", paper=PAPER, reference_params=19_000_000, **_ROUNDED)
+def mixer_s32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              patch_size: int | None = None) -> MlpMixer:
+    """Mixer-S/32: C=512, 8 blocks, 32x32 patches (49 tokens at 224 px)."""
+    return _mixer("S", 32, num_classes, in_channels, image_size, patch_size)
+
+
+@register_model(family="mixer", paper=PAPER, reference_params=18_000_000, **_ROUNDED)
+def mixer_s16(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              patch_size: int | None = None) -> MlpMixer:
+    """Mixer-S/16: C=512, 8 blocks, 16x16 patches (196 tokens at 224 px)."""
+    return _mixer("S", 16, num_classes, in_channels, image_size, patch_size)
+
+
+@register_model(family="mixer", paper=PAPER, reference_params=60_000_000, **_ROUNDED)
+def mixer_b32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              patch_size: int | None = None) -> MlpMixer:
+    """Mixer-B/32: C=768, 12 blocks, 32x32 patches."""
+    return _mixer("B", 32, num_classes, in_channels, image_size, patch_size)
+
+
+@register_model(family="mixer", paper=PAPER, reference_params=59_880_472, reference_macs=12.61e9,
+                reference_source="timm")
+def mixer_b16(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              patch_size: int | None = None) -> MlpMixer:
+    """Mixer-B/16: C=768, 12 blocks, 16x16 patches; 59,880,472 parameters at 3x224x224."""
+    return _mixer("B", 16, num_classes, in_channels, image_size, patch_size)
+
+
+@register_model(family="mixer", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10)
+def mixer_s4(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             patch_size: int | None = None) -> MlpMixer:
+    """Mixer-S/4: the Small width with 4x4 patches, for 28-32 px images."""
+    return _mixer("S", 4, num_classes, in_channels, image_size, patch_size)
+
+
+@register_model(family="mixer", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
+                aliases=("mlpmixer",))
+def mixer_t4(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             patch_size: int | None = None) -> MlpMixer:
+    """Mixer-T/4: a tiny Mixer (C=128, 8 blocks, MLPs 64 and 512) with 4x4 patches, for a CPU.
+
+    The seed's ``mlpmixer``.
+    """
+    return _mixer("T", 4, num_classes, in_channels, image_size, patch_size)

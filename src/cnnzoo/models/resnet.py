@@ -1,0 +1,300 @@
+"""ResNet: residual learning, the block that made 100-layer networks trainable (He et al., 2015).
+
+The problem. Past about 20 layers, plain networks got *worse* as they got deeper, and not from
+overfitting: the training error rose too. A deeper network could in principle copy a shallower
+one and make its extra layers the identity, but gradient descent did not find that solution.
+
+The idea. Make the identity the easy default. A *residual block* computes ``F(x)`` with two or
+three convolutions and outputs ``relu(F(x) + x)``: the layers learn only the change to their
+input, and a block that should do nothing just drives ``F`` to zero. The shortcut also gives the
+gradient a direct path to the early layers. With it, a 152-layer network trained better than a
+34-layer one and won ImageNet 2015.
+
+The blocks (paper Figure 5):
+
+- :class:`BasicBlock` (ResNet-18/34): 3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut.
+- :class:`Bottleneck` (ResNet-50/101/152): 1x1 conv reduces the channels 4x, 3x3 conv, 1x1 conv
+  expands them back, plus the shortcut; cheaper per layer, so the network can be deeper.
+
+When a block halves the resolution or changes the width, the shortcut must too: a strided 1x1
+convolution with BatchNorm (the paper's option B, used for ImageNet) or, in the CIFAR networks,
+subsampling and zero-padding the extra channels (option A, no parameters).
+
+The network: a stem (7x7 stride-2 conv and a 3x3 stride-2 max-pool), four stages of blocks at
+64, 128, 256, 512 channels (x4 after a bottleneck), each stage after the first halving the
+resolution, global average pooling and one linear layer.
+
+What we changed from the paper, and why:
+
+- The stride of a downsampling Bottleneck sits on its 3x3 convolution, not on the first 1x1 (the
+  "ResNet v1.5" that torchvision and most later work use): same parameters, about 0.5% better
+  accuracy, a little more compute (ResNet-50: 4.09 instead of 3.8 GMACs).
+- ``zero_init_residual=True`` starts the last BatchNorm of every block at zero (Goyal et al.,
+  2017), so each block begins as the identity; off by default, as in torchvision.
+- Small images (under 64 px): the stem becomes one 3x3 stride-1 convolution without max-pool, as
+  in the paper's own CIFAR networks, so a 28x28 image reaches the four stages at 28, 14, 7, 4.
+- The CIFAR networks of section 4.2 (``resnet20`` ... ``resnet110``: 3 stages of 16, 32, 64
+  channels, 6n+2 layers, option-A shortcuts) are registered with the paper's parameter counts.
+- Initialization as torchvision: He normal (fan-out) for convolutions, BatchNorm at one and zero,
+  PyTorch's default for the linear layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+from .base import ZooModel, wants_small_input
+from .registry import Paper, register_model
+
+PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, Sun", 2015,
+              "https://arxiv.org/abs/1512.03385")
+
+# An attention layer a block may apply to its residual branch before the addition
+# (SqueezeExcite in senet.py); called with the branch's channel count.
+AttnLayer = Callable[[int], nn.Module]
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+
+
+def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+
+
+class PadShortcut(nn.Module):
+    """The paper's option A shortcut: subsample by the stride and zero-pad the new channels."""
+
+    def __init__(self, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.out_channels, self.stride = out_channels, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        extra = self.out_channels - x.shape[1]
+        return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with BatchNorm, added to the (possibly projected) input, then ReLU."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
+                 attn_layer: AttnLayer | None = None) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.attn = attn_layer(planes) if attn_layer else nn.Identity()
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.attn(self.bn2(self.conv2(out)))
+        return self.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce -> 3x3 (carrying the stride) -> 1x1 expand x4, added to the input, then ReLU."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
+                 attn_layer: AttnLayer | None = None) -> None:
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1 = conv1x1(in_channels, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.attn = attn_layer(out_channels) if attn_layer else nn.Identity()
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.attn(self.bn3(self.conv3(out)))
+        return self.relu(out + self.shortcut(x))
+
+
+Block = type[BasicBlock] | type[Bottleneck]
+
+
+class ResNet(ZooModel):
+    """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear."""
+
+    def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
+                 image_size: int = 224, *, widths: Sequence[int] = (64, 128, 256, 512),
+                 shortcut: str = "projection", attn_layer: AttnLayer | None = None,
+                 zero_init_residual: bool = False, small_input: bool | None = None) -> None:
+        if shortcut not in ("projection", "pad"):
+            raise ModelError(f"ResNet shortcut must be 'projection' or 'pad', got {shortcut!r}")
+        small = wants_small_input(image_size, small_input)
+        # Total stride: the stem's 4 (none when small) times 2 per stage after the first; the
+        # last stage must see at least one pixel of the image.
+        stride = (1 if small else 4) * 2 ** (len(layers) - 1)
+        super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                         min_size=stride)
+        self.small_input = small
+        stem_width = widths[0]
+        if small:
+            self.stem = nn.Sequential(conv3x3(in_channels, stem_width), nn.BatchNorm2d(stem_width),
+                                      nn.ReLU(inplace=True))
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+        stages, channels = [], stem_width
+        for i, (num_blocks, planes) in enumerate(zip(layers, widths)):
+            stage_stride = 1 if i == 0 else 2
+            blocks = []
+            for j in range(num_blocks):
+                s = stage_stride if j == 0 else 1
+                out = planes * block.expansion
+                proj = None
+                if s != 1 or channels != out:
+                    proj = (PadShortcut(out, s) if shortcut == "pad"
+                            else nn.Sequential(conv1x1(channels, out, s), nn.BatchNorm2d(out)))
+                blocks.append(block(channels, planes, s, proj, attn_layer))
+                channels = out
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = self.make_classifier(num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    m.zero_init_last()
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.pool(x), 1)
+        return x if pre_logits else self.classifier(x)
+
+
+# -- ImageNet ResNets (paper Table 1; references: torchvision's published counts and GMACs) ------
+
+_TV = "torchvision"
+
+
+@register_model(family="resnet", paper=PAPER, reference_params=11_689_512, reference_macs=1.81e9,
+                reference_source=_TV, aliases=("resnet",))
+def resnet18(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-18: BasicBlocks, 2-2-2-2 per stage."""
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size,
+                  zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+@register_model(family="resnet", paper=PAPER, reference_params=21_797_672, reference_macs=3.66e9,
+                reference_source=_TV)
+def resnet34(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-34: BasicBlocks, 3-4-6-3 per stage."""
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, image_size,
+                  zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+@register_model(family="resnet", paper=PAPER, reference_params=25_557_032, reference_macs=4.09e9,
+                reference_source=_TV)
+def resnet50(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-50: Bottlenecks, 3-4-6-3 per stage."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size,
+                  zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+@register_model(family="resnet", paper=PAPER, reference_params=44_549_160, reference_macs=7.80e9,
+                reference_source=_TV)
+def resnet101(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-101: Bottlenecks, 3-4-23-3 per stage."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, image_size,
+                  zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+@register_model(family="resnet", paper=PAPER, reference_params=60_192_808, reference_macs=11.51e9,
+                reference_source=_TV)
+def resnet152(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-152: Bottlenecks, 3-8-36-3 per stage."""
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, image_size,
+                  zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+# -- CIFAR ResNets (paper section 4.2 and Table 6: 6n+2 layers, 16-32-64 channels, option A) ------
+
+_CIFAR = dict(family="resnet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
+              reference_source="paper Table 6 (rounded)", reference_params_exact=False)
+_CIFAR_WIDTHS = (16, 32, 64)
+
+
+def _cifar_resnet(n: int, num_classes: int, in_channels: int, image_size: int,
+                  zero_init_residual: bool, small_input: bool | None) -> ResNet:
+    return ResNet(BasicBlock, (n, n, n), num_classes, in_channels, image_size, widths=_CIFAR_WIDTHS,
+                  shortcut="pad", zero_init_residual=zero_init_residual, small_input=small_input)
+
+
+@register_model(reference_params=270_000, **_CIFAR)
+def resnet20(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-20 for CIFAR: 3 stages of 3 BasicBlocks at 16, 32, 64 channels (0.27M parameters)."""
+    return _cifar_resnet(3, num_classes, in_channels, image_size, zero_init_residual, small_input)
+
+
+@register_model(reference_params=460_000, **_CIFAR)
+def resnet32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-32 for CIFAR: 3 stages of 5 BasicBlocks (0.46M parameters)."""
+    return _cifar_resnet(5, num_classes, in_channels, image_size, zero_init_residual, small_input)
+
+
+@register_model(reference_params=660_000, **_CIFAR)
+def resnet44(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-44 for CIFAR: 3 stages of 7 BasicBlocks (0.66M parameters)."""
+    return _cifar_resnet(7, num_classes, in_channels, image_size, zero_init_residual, small_input)
+
+
+@register_model(reference_params=850_000, **_CIFAR)
+def resnet56(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-56 for CIFAR: 3 stages of 9 BasicBlocks (0.85M parameters)."""
+    return _cifar_resnet(9, num_classes, in_channels, image_size, zero_init_residual, small_input)
+
+
+@register_model(reference_params=1_700_000, **_CIFAR)
+def resnet110(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+    """ResNet-110 for CIFAR: 3 stages of 18 BasicBlocks (1.7M parameters)."""
+    return _cifar_resnet(18, num_classes, in_channels, image_size, zero_init_residual, small_input)
