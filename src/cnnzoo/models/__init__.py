@@ -14,10 +14,10 @@ from __future__ import annotations
 # list_models() follows: the order the course (and the seed) meets the families in.
 from . import convnet, alexnet, vgg, nin, googlenet, batchnorm, resnet, densenet, senet, mixer, mobilenet  # noqa: F401,E401,I001
 from .base import SMALL_INPUT_BELOW, InputTooSmallError, ZooModel
-from .profile import LayerProfile, Profile, count_params, profile
+from .profile import LayerProfile, Profile, count_params, meta_model, profile
 from .registry import ModelInfo, Paper, create_model, list_models, model_info, register_model, resolve_name
 
 __all__ = [
     "SMALL_INPUT_BELOW", "InputTooSmallError", "LayerProfile", "ModelInfo", "Paper", "Profile", "ZooModel",
-    "count_params", "create_model", "list_models", "model_info", "profile", "register_model", "resolve_name",
+    "count_params", "create_model", "list_models", "meta_model", "model_info", "profile", "register_model", "resolve_name",
 ]

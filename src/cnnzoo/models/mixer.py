@@ -90,10 +90,11 @@ class MlpMixer(ZooModel):
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=patch_size)
         if image_size % patch_size:
-            divisors = [p for p in range(2, min(image_size, 32) + 1) if image_size % p == 0]
+            divisors = sorted((p for p in range(2, image_size + 1) if image_size % p == 0),
+                              key=lambda p: abs(p - patch_size))
             raise ModelError(f"MLP-Mixer cuts the image into {patch_size}x{patch_size} patches, so image_size "
                              f"must be a multiple of {patch_size}, got {image_size}"
-                             + (f" (patch_size={divisors[-1]} would fit)" if divisors else ""))
+                             + (f" (patch_size={divisors[0]} would fit)" if divisors else ""))
         self.patch_size = patch_size
         self.num_tokens = (image_size // patch_size) ** 2
         self.stem = nn.Sequential(
