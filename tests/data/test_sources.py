@@ -219,3 +219,18 @@ def test_cache_root_honours_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_root() == tmp_path / "home" / ".cache" / "cnnzoo"
+
+
+def test_unwritable_destination_is_a_local_error_not_a_mirror_failure(http_server, tmp_path, monkeypatch):
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # as in a read-only folder (even for root)
+    sums = serve_mnist(http_server)
+    dest = tmp_path / "ro"
+    with pytest.raises(DataError, match=f"cannot write in {dest}: Permission denied"):
+        fetch("mnist", dest, mirrors=[f"{http_server.url}/m1/", f"{http_server.url}/m2/"], checksums=sums,
+              progress=False)
+    assert http_server.requests == [] and not dest.exists()

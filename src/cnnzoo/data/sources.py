@@ -309,6 +309,7 @@ def download_file(filename: str, mirrors: list[str], dest_dir: Path, checksum: s
             failures.append(str(err))
         except urllib.error.HTTPError as err:
             failures.append(f"{url}: HTTP {err.code} {err.reason}")
+            err.close()
         except urllib.error.URLError as err:
             failures.append(f"{url}: {err.reason}")
         except (OSError, http.client.HTTPException, ValueError) as err:
@@ -323,7 +324,10 @@ def download_file(filename: str, mirrors: list[str], dest_dir: Path, checksum: s
 def _download_verified(url: str, target: Path, algo: str, expected: str, progress: bool | None,
                        timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo (dataset download)"})
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as err:  # a local problem, not the mirror's: stop here
+        raise DataError(f"cannot write in {target.parent}: {err.strerror} (choose another --dest)") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
