@@ -162,3 +162,19 @@ def test_verify_recognizes_debians_recompressed_fashion_mnist(cli, monkeypatch, 
             shutil.copyfileobj(src, dst)
     code, out, _ = cli("data", "verify", "fashion-mnist", "--data-dir", tmp_path)
     assert code == 0 and out.count("  ok ") == 5
+
+
+@NEED_FASHION
+def test_cnnzoo_command_reports_system_fashion_mnist_offline(tmp_path):
+    """The real entry point, in a fresh process, as a user runs it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CNNZOO_SYSTEM_DATA": "/usr/share/datasets", "XDG_CACHE_HOME": str(tmp_path),
+           "CNNZOO_MIRRORS": "http://127.0.0.1:9/"}
+    env.pop("CNNZOO_DATA", None)
+    proc = subprocess.run([sys.executable, "-m", "cnnzoo", "data", "info", "fashion-mnist", "--offline"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "train 60000, test 10000" in proc.stdout
+    assert f"found in     {SYSTEM_FASHION} (system)" in proc.stdout

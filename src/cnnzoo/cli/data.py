@@ -28,7 +28,7 @@ the download mirrors. See docs/data.md.
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("data", parents=parents, help="list, inspect, download and verify datasets",
-                              description=__doc__.split("\n\n")[0].strip("`"), epilog=EPILOG,
+                              description="List, inspect, download and verify datasets.", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser)

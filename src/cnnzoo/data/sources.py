@@ -130,7 +130,9 @@ def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[
             continue
         seen.add(folder)
         if not folder.is_dir():
-            notes.append(str(folder))
+            # name the canonical places; torchvision-layout aliases only when they exist
+            if not any(folder.as_posix().endswith("/" + a) for a in spec.dir_aliases):
+                notes.append(str(folder))
             continue
         missing = missing_files(spec, folder)
         if not missing:
