@@ -234,3 +234,34 @@ def test_unwritable_destination_is_a_local_error_not_a_mirror_failure(http_serve
         fetch("mnist", dest, mirrors=[f"{http_server.url}/m1/", f"{http_server.url}/m2/"], checksums=sums,
               progress=False)
     assert http_server.requests == [] and not dest.exists()
+
+
+def test_a_recompressed_copy_is_accepted_by_its_pinned_content_hash(http_server, tmp_path):
+    import gzip
+
+    from cnnzoo.data.catalog import DatasetSpec, FileSpec
+
+    content = bytes(range(256)) * 50
+    official = gzip.compress(content, mtime=0)
+    recompressed = gzip.compress(content, compresslevel=1, mtime=123)  # same content, other bytes
+    assert recompressed != official
+    spec = DatasetSpec("toy", "Toy", "", "", "idx", None, {}, False,
+                       files=(FileSpec("toy.gz", hashlib.md5(official).hexdigest(),
+                                       hashlib.sha256(content).hexdigest()),))
+    (http_server.root / "toy.gz").write_bytes(recompressed)
+    dest = fetch(spec, tmp_path / "ok", mirrors=[http_server.url], progress=False)
+    assert (dest / "toy.gz").read_bytes() == recompressed
+    assert (dest / "toy.gz").stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+    # different content under the same name is still refused
+    (http_server.root / "toy.gz").write_bytes(gzip.compress(content[:-1]))
+    with pytest.raises(ChecksumMismatch):
+        fetch(spec, tmp_path / "bad", mirrors=[http_server.url], progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

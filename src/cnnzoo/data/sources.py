@@ -289,11 +289,14 @@ def _url(base: str, filename: str) -> str:
 
 
 def download_file(filename: str, mirrors: list[str], dest_dir: Path, checksum: str, *,
-                  progress: bool | None = None, timeout: float = TIMEOUT_S) -> Path:
+                  content_sha256: str | None = None, progress: bool | None = None,
+                  timeout: float = TIMEOUT_S) -> Path:
     """Download ``filename`` from the first mirror that serves it with the right checksum.
 
-    Returns ``dest_dir / filename``. Raises one DataError naming every mirror and why it failed
-    (HTTP status, network error, or the expected and actual checksum).
+    ``content_sha256``, when given, also accepts a gzip file whose *decompressed* content has that
+    hash (a mirror that re-compressed the official file, as Debian does). Returns
+    ``dest_dir / filename``. Raises one DataError naming every mirror and why it failed (HTTP
+    status, network error, or the expected and actual checksum).
     """
     algo, expected = parse_checksum(checksum)
     target = dest_dir / filename
@@ -304,7 +307,7 @@ def download_file(filename: str, mirrors: list[str], dest_dir: Path, checksum: s
     for base in mirrors:
         url = _url(base, filename)
         try:
-            _download_verified(url, target, algo, expected, progress, timeout)
+            _download_verified(url, target, algo, expected, content_sha256, progress, timeout)
             return target
         except ChecksumMismatch as err:
             mismatch = err
@@ -323,8 +326,8 @@ def download_file(filename: str, mirrors: list[str], dest_dir: Path, checksum: s
                     f"set {ENV_MIRRORS} to a mirror that serves the official files, or copy them by hand)")
 
 
-def _download_verified(url: str, target: Path, algo: str, expected: str, progress: bool | None,
-                       timeout: float) -> None:
+def _download_verified(url: str, target: Path, algo: str, expected: str, content_sha256: str | None,
+                       progress: bool | None, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo (dataset download)"})
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
@@ -344,13 +347,34 @@ def _download_verified(url: str, target: Path, algo: str, expected: str, progres
             if total is not None and bar.done != total:
                 raise http.client.IncompleteRead(b"", total - bar.done)
         actual = h.hexdigest()
+        note = f"{algo} verified"
         if actual != expected:
-            bar.close("checksum mismatch")
-            raise ChecksumMismatch(f"{url}", f"{algo}:{expected}", f"{algo}:{actual}")
+            if content_sha256 is None or _gunzip_sha256(tmp) != content_sha256:
+                bar.close("checksum mismatch")
+                raise ChecksumMismatch(f"{url}", f"{algo}:{expected}", f"{algo}:{actual}")
+            note = "re-compressed copy, decompressed content sha256 verified"
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a dataset is as readable as any file
         os.replace(tmp, target)
-        bar.close(f"{algo} verified")
+        bar.close(note)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _gunzip_sha256(path: Path) -> str | None:
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as stream:
+            return digest_stream(stream, "sha256")
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
@@ -373,9 +397,14 @@ def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
     try:
         for f in spec.files:
             target = dest_dir / f.name
-            if target.is_file() and _matches(target, sums[f.name]):
+            if target.is_file() and (_matches(target, sums[f.name]) or (
+                    sums[f.name] == f"md5:{f.md5}" and content_checksum_ok(f, target))):
                 continue
-            download_file(f.name, bases, dest_dir, sums[f.name], progress=progress)
+            # the pinned content hash vouches for re-compressed copies, unless the caller
+            # replaced the checksum (then exactly that file is wanted)
+            pinned = sums[f.name] == f"md5:{f.md5}"
+            download_file(f.name, bases, dest_dir, sums[f.name], progress=progress,
+                          content_sha256=f.content_sha256 if pinned else None)
     except BaseException:
         for d in reversed(created):
             try:
