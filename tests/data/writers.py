@@ -13,7 +13,6 @@ import numpy as np
 from cnnzoo.data.catalog import get_spec
 
 
-
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX ubyte file: 00 00 08 <ndim>, big-endian uint32 sizes, the values."""
     array = np.asarray(array, dtype=np.uint8)

@@ -246,10 +246,7 @@ def carve_val(split: AnySplit, fraction: float, seed: int) -> tuple[AnySplit, An
 
 def channel_stats(split: AnySplit) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std in 0..1 units (population std), exact for in-memory splits."""
-    if isinstance(split, FileSplit):
-        images = split.sample_images(STATS_SAMPLE)
-    else:
-        images = split.images
+    images = split.sample_images(STATS_SAMPLE) if isinstance(split, FileSplit) else split.images
     n, c = images.shape[:2]
     if n == 0:
         return (0.0,) * c, (1.0,) * c
@@ -373,7 +370,8 @@ def _folder_key(index: formats.FolderIndex, channels: int, size: tuple[int, int]
     return h.hexdigest()[:32]
 
 
-def _decode_folder(index: formats.FolderIndex, channels: int, size: tuple[int, int]) -> tuple[dict[str, Split], list[Path]]:
+def _decode_folder(index: formats.FolderIndex, channels: int,
+                   size: tuple[int, int]) -> tuple[dict[str, Split], list[Path]]:
     """Every split decoded to uint8 tensors, from the safetensors cache when it is current."""
     key = _folder_key(index, channels, size)
     cache = cache_root() / "folders" / f"{key}.safetensors"

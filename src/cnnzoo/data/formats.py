@@ -245,7 +245,8 @@ def _read_tar_members(archive: Path, wanted: Sequence[str], layout: CifarLayout)
     return out
 
 
-def _cifar_records(blobs: Iterable[bytes], layout: CifarLayout, where: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_records(blobs: Iterable[bytes], layout: CifarLayout, where: Path,
+                   split: str) -> tuple[np.ndarray, np.ndarray]:
     data = b"".join(blobs)
     if not data or len(data) % layout.record:
         raise DataError(f"{where}: the {split} batches hold {len(data)} bytes, not a whole number of "

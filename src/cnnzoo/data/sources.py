@@ -361,6 +361,7 @@ def _download_verified(url: str, target: Path, algo: str, expected: str, content
 
 
 def _umask() -> int:
+    """The process umask (reading it means setting it; restored at once)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -389,7 +390,7 @@ def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
     spec = name if isinstance(name, DatasetSpec) else get_spec(name)
     if spec.kind == "folder":
         raise DataError("'folder' is your own images: there is nothing to fetch "
-                        "(use 'cnnzoo data info --data-dir ROOT folder' to check it)")
+                        "(use 'cnnzoo data info ROOT' to check it)")
     dest_dir = Path(dest).expanduser() if dest is not None else cache_root() / spec.name
     sums = pinned_checksums(spec, checksums)
     bases = list(mirrors) if mirrors is not None else mirrors_for(spec)
@@ -397,14 +398,13 @@ def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
     try:
         for f in spec.files:
             target = dest_dir / f.name
+            # The pinned content hash vouches for re-compressed copies, unless the caller replaced
+            # the checksum (then exactly that file is wanted).
+            content = f.content_sha256 if sums[f.name] == f"md5:{f.md5}" else None
             if target.is_file() and (_matches(target, sums[f.name]) or (
-                    sums[f.name] == f"md5:{f.md5}" and content_checksum_ok(f, target))):
+                    content and content_checksum_ok(f, target))):
                 continue
-            # the pinned content hash vouches for re-compressed copies, unless the caller
-            # replaced the checksum (then exactly that file is wanted)
-            pinned = sums[f.name] == f"md5:{f.md5}"
-            download_file(f.name, bases, dest_dir, sums[f.name], progress=progress,
-                          content_sha256=f.content_sha256 if pinned else None)
+            download_file(f.name, bases, dest_dir, sums[f.name], progress=progress, content_sha256=content)
     except BaseException:
         for d in reversed(created):
             try:
