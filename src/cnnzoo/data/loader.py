@@ -18,7 +18,9 @@ flip, indexed by the image's *position in the epoch*. So epoch ``e`` looks the s
 before, ``iter_from(k)`` yields exactly batches ``k..`` of the uninterrupted epoch, and an image's
 augmentation does not even depend on the batch size or the number of ranks. The numbers are drawn
 on the CPU (identical on every machine) and moved to the device once per epoch, so CUDA and CPU
-runs see the same batches.
+runs see the same images with the same crops and flips (a resize may round differently). We do not
+use a CUDA generator: its stream differs from the CPU one, and per-batch device draws would cost
+a launch each for a few hundred numbers.
 
 Sharding. With ``world_size`` ranks, the epoch's permutation is cut to a multiple of ``world_size``
 (the few images cut change every epoch) and rank ``r`` takes positions ``r, r + world_size, ...``:
