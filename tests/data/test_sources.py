@@ -265,3 +265,24 @@ def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_a_silent_mirror_times_out_and_the_next_one_is_used(http_server, tmp_path):
+    import socket
+    import time
+
+    from cnnzoo.data.sources import download_file
+
+    sums = serve_mnist(http_server, "good")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel completes the handshake; nobody ever answers
+    try:
+        t = time.monotonic()
+        name = "t10k-labels-idx1-ubyte.gz"
+        path = download_file(name, [f"http://127.0.0.1:{silent.getsockname()[1]}/", f"{http_server.url}/good/"],
+                             tmp_path, sums[name], progress=False, timeout=0.3)
+        assert path.read_bytes() == (http_server.root / "good" / name).read_bytes()
+        assert time.monotonic() - t < 5
+    finally:
+        silent.close()
