@@ -574,7 +574,7 @@ def _recipe_name(model: str) -> str:
 
 def dump_config(cfg: Config, path: Path, header: str = "") -> None:
     """Write the resolved configuration as YAML (readable back by load_config)."""
-    text = yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+    text = yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100)
     path.write_text((header + "\n" if header else "") + text, encoding="utf-8")
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CnnzooError
-from .common import Parser, common_parent
+from .common import Parser, common_parent, show_warnings
 
 # Subcommand modules, in the order --help lists them.
 COMMAND_MODULES = ("train", "data", "models")
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        show_warnings()
         if args.command is None:
             parser.print_help()
             return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -64,3 +65,18 @@ def human(n: float, unit: str = "") -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{suffix}{unit}"
     return f"{n:g}{unit}"
+
+
+class _WarningLines(logging.Handler):
+    """Show the library's warnings (skipped files, fallbacks) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr, flush=True)  # sys.stderr as of now
+
+
+def show_warnings() -> None:
+    """Route the ``cnnzoo`` loggers' warnings to stderr, once per process."""
+    logger = logging.getLogger("cnnzoo")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+        logger.propagate = False

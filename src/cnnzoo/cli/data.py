@@ -12,7 +12,6 @@ Parsing imports nothing heavy; each handler imports :mod:`cnnzoo.data` when it r
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -68,20 +67,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     s.set_defaults(handler=_verify)
 
 
-class _WarningLines(logging.Handler):
-    """Show the data layer's warnings (skipped files) as ``warning: ...`` lines on stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(f"warning: {record.getMessage()}", file=sys.stderr, flush=True)  # sys.stderr as of now
-
-
-def _show_warnings() -> None:
-    logger = logging.getLogger("cnnzoo.data")
-    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
-        handler = _WarningLines(logging.WARNING)
-        logger.addHandler(handler)
-
-
 def _list(args: argparse.Namespace) -> int:
     from ..data.catalog import list_datasets
 
@@ -102,7 +87,6 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from ..data.dataset import dataset_info
 
-    _show_warnings()
     info = dataset_info(args.name, data_dir=args.data_dir, offline=args.offline,
                         channels=args.channels, image_size=args.image_size)
     if args.json:
@@ -143,7 +127,6 @@ def _verify(args: argparse.Namespace) -> int:
     from ..data.integrity import verify
     from ..errors import DataError
 
-    _show_warnings()
     report = verify(args.name, data_dir=args.data_dir)
     if args.json:
         print_json(report.as_dict())

@@ -17,6 +17,7 @@ What it guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -191,16 +192,28 @@ class Trainer:
         if not self.dist.is_main:
             self.console = Console(quiet=True, enabled=False)
         self.resume_dir = resume
+        self.requested_dir = run_dir
+        self.overwrite = overwrite
         self.run_dir: Path | None = None
-        if self.dist.is_main:
-            target = resume or run_dir or (Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg))
-            self.run_dir = prepare_run_dir(Path(target), resume=resume is not None, overwrite=overwrite)
-            header = (f"# cnnzoo {__version__} resolved configuration; reproduce with:\n"
-                      f"#   cnnzoo train --config {self.run_dir / 'config.yaml'}")
-            try:
-                dump_config(cfg, self.run_dir / "config.yaml", header)
-            except OSError as e:
-                raise OutputError(f"cannot write {self.run_dir / 'config.yaml'}: {e.strerror or e}") from None
+        if resume is not None:
+            prepare_run_dir(resume, resume=True, overwrite=False)  # fail early if it is not a run
+
+    def _make_run_dir(self) -> None:
+        """Create the run directory once the data and the model are known to be fine, so that a
+        typo in a model name leaves no empty run behind."""
+        if not self.dist.is_main:
+            return
+        cfg = self.cfg
+        target = self.resume_dir or self.requested_dir or (
+            Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg))
+        self.run_dir = prepare_run_dir(Path(target), resume=self.resume_dir is not None, overwrite=self.overwrite)
+        header = (f"# cnnzoo {__version__} resolved configuration; reproduce with:\n"
+                  f"#   cnnzoo train --config {self.run_dir / 'config.yaml'}")
+        saved = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=None))
+        try:
+            dump_config(saved, self.run_dir / "config.yaml", header)
+        except OSError as e:
+            raise OutputError(f"cannot write {self.run_dir / 'config.yaml'}: {e.strerror or e}") from None
 
     # ---------------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -228,6 +241,7 @@ class Trainer:
                               input_size=self.input_size, native_size=native, classes=list(ds.classes),
                               mean=list(ds.mean), std=list(ds.std), dataset=ds.name,
                               model_kwargs=dict(cfg.model.kwargs))
+        self._make_run_dir()
         fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
         model = model.to(rt.device, memory_format=fmt)
         self.model = model  # the plain module: checkpoints, evaluation, EMA
@@ -349,7 +363,7 @@ class Trainer:
                  f"{self.macs / 1e6:.1f}M MACs at {self.ds.channels}x{self.input_size[0]}x{self.input_size[1]}) "
                  f"on {ds.name} ({splits}, from {ds.source})",
                  f"  device {rt.describe()}{', ' + str(self.dist.world_size) + ' ranks' if self.dist.enabled else ''}; "
-                 f"{self.cfg.train.epochs} epochs x {self.steps_per_epoch} steps of {self.cfg.data.batch_size}; "
+                 f"{self.cfg.train.epochs} epoch{'s' if self.cfg.train.epochs != 1 else ''} x {self.steps_per_epoch} steps of {self.cfg.data.batch_size}; "
                  f"data ready in {self.data_time_s:.1f}s",
                  f"  run directory: {self.run_dir}"]
         if self.resume_dir is not None:
@@ -573,7 +587,8 @@ class Trainer:
 
         rows = [("model", s["model"]), ("dataset", s["dataset"]),
                 ("params / MACs", f"{s['params'] / 1e6:.2f}M / {s['macs'] / 1e6:.1f}M"),
-                ("epochs", s["epochs"]), ("best val acc", f"{pct(s['best_val_acc'])} (epoch {s['best_epoch']})"),
+                ("epochs", s["epochs"]),
+                ("best val acc", f"{pct(s['best_val_acc'])} (epoch {s['best_epoch']})" if s["best_epoch"] else "-"),
                 (f"{s['test_split']} acc / loss", f"{pct(s['test_acc'])} / {s['test_loss'] or float('nan'):.4f}"),
                 ("time", f"{fmt_time(s['wall_time_s'])} wall, {s['samples_per_s']:,.0f} img/s"),
                 ("device", s["device"]), ("run", str(self.run_dir))]
@@ -596,8 +611,6 @@ def _write_test_predictions(run_dir: Path, test: EvalResult) -> None:
 
 
 def _with_device(train_cfg: Any, device: str) -> Any:
-    import dataclasses
-
     return dataclasses.replace(train_cfg, device=device)
 
 
