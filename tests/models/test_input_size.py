@@ -9,7 +9,7 @@ from torch import nn
 from cnnzoo.errors import ModelError
 from cnnzoo.models import SMALL_INPUT_BELOW, create_model, meta_model
 
-from .conftest import ALL_MODELS
+from .conftest import ALL_MODELS, HEAVY
 
 MIXERS = [n for n in ALL_MODELS if n.startswith("mixer")]
 CNNS = [n for n in ALL_MODELS if n not in MIXERS]
@@ -21,8 +21,9 @@ def _meta_forward(model: nn.Module, shape: tuple[int, int, int]) -> torch.Tensor
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)], ids=["28", "32"])
-@pytest.mark.parametrize("name", ALL_MODELS)
-def test_every_model_takes_its_native_sizes(name, shape):
+@pytest.mark.parametrize("name", sorted(HEAVY))
+def test_heavy_models_take_the_native_sizes(name, shape):
+    """The shapes of the models whose real passes are slow-marked (test_forward.py runs the others)."""
     model = meta_model(name, num_classes=10, in_channels=shape[0], image_size=shape[1])
     assert model.image_size == shape[1]
     assert _meta_forward(model, shape).shape == (2, 10)
@@ -68,6 +69,8 @@ def test_small_configuration_is_chosen_below_64_px(name):
     above = meta_model(name, num_classes=10, in_channels=3, image_size=max(SMALL_INPUT_BELOW, 67))
     assert below.small_input and not above.small_input
     assert below.min_size < above.min_size
+    if name == "nin":   # its 11x11 stride-4 stem and three pools need 67 px, hence the wider rule
+        assert above.min_size == 67
 
 
 def test_resnet_stems():
