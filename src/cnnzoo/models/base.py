@@ -98,7 +98,7 @@ class ZooModel(nn.Module):
                              f"got {channels} channels (create it with in_channels={channels})")
         if height < self.min_size or width < self.min_size:
             hint = ""
-            if self.image_size >= SMALL_INPUT_BELOW > min(height, width):
+            if getattr(self, "small_input", None) is False and SMALL_INPUT_BELOW > min(height, width):
                 hint = (f" (it was built for {self.image_size}x{self.image_size}; create it with "
                         f"image_size={min(height, width)} for the small-image configuration)")
             raise InputTooSmallError(self.display_name, self.min_size, height, width, hint)

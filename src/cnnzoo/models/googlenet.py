@@ -119,6 +119,17 @@ class InceptionAux(nn.Module):
         return self.classifier(self.dropout(self.act(self.fc(x))))
 
 
+def _init_weights(module: nn.Module) -> nn.Module:
+    """torchvision's initialization: truncated normal (std 0.01, cut at +-2) weights, BatchNorm at 1 and 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
 class GoogLeNet(ZooModel):
     """Stem, Inception 3a-3b, 4a-4e, 5a-5b with max-pools between the groups, global average pooling."""
 
@@ -160,24 +171,17 @@ class GoogLeNet(ZooModel):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = self.make_classifier(num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        _init_weights(self)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
-        fc = nn.Linear(self.num_features, num_classes)
-        nn.init.trunc_normal_(fc.weight, mean=0.0, std=0.01, a=-2, b=2)
-        return fc
+        return _init_weights(nn.Linear(self.num_features, num_classes))
 
     def reset_classifier(self, num_classes: int) -> None:
         super().reset_classifier(num_classes)
         if self.aux_logits:
             device, dtype = self.classifier.weight.device, self.classifier.weight.dtype
-            self.aux1 = InceptionAux(512, num_classes).to(device, dtype)
-            self.aux2 = InceptionAux(528, num_classes).to(device, dtype)
+            self.aux1 = _init_weights(InceptionAux(512, num_classes)).to(device, dtype)
+            self.aux2 = _init_weights(InceptionAux(528, num_classes)).to(device, dtype)
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The feature map and the inputs of the two auxiliary heads (after 4a and after 4d)."""
