@@ -7,7 +7,9 @@ test gets its own cache and system-data folders, and download mirrors point at a
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,22 @@ FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_worker() -> Iterator[None]:
+    """Under pytest-xdist, one intra-op thread per worker (two workers on two cores, not four
+    threads fighting); CNNZOO_THREADS carries the choice into the trainer and subprocesses."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    os.environ["CNNZOO_THREADS"] = "1"
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,6 @@ run for real on the CPU at the small sizes the zoo is trained at.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -39,15 +37,3 @@ def reference_model(name: str) -> torch.nn.Module:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread_per_worker():
-    """Under pytest-xdist, one intra-op thread per worker: two workers on two cores, not four threads."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

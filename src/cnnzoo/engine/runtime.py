@@ -35,6 +35,16 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
+def env_threads() -> int | None:
+    """``CNNZOO_THREADS``: the CPU thread count when the config leaves ``train.threads`` unset
+    (for shared machines and parallel test workers)."""
+    try:
+        n = int(os.environ.get("CNNZOO_THREADS", "0"))
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
 def cpu_has_bf16() -> bool:
     """True where the CPU computes bf16 natively (AVX512-BF16 or AMX): there bf16 autocast is
     about 2x faster than fp32; elsewhere it is emulated and slower."""
@@ -95,7 +105,7 @@ class Runtime:
             channels_last = device.type in ("cpu", "cuda") and precision != "fp32" or device.type == "cuda"
         threads = None
         if device.type == "cpu" or train_cfg.threads is not None:
-            threads = train_cfg.threads or max(1, physical_cores() // max(1, local_world_size))
+            threads = train_cfg.threads or env_threads() or max(1, physical_cores() // max(1, local_world_size))
         return cls(device, precision, bool(channels_last), threads, bool(train_cfg.deterministic))
 
     def apply(self, seed: int) -> None:
