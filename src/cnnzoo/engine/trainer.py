@@ -216,16 +216,23 @@ class Trainer:
             raise OutputError(f"cannot write {self.run_dir / 'config.yaml'}: {e.strerror or e}") from None
 
     # ---------------------------------------------------------------------------------------------
+    def _load_dataset(self) -> Any:
+        """The configured dataset (a method so that `cnnzoo bench` can substitute synthetic data)."""
+        from ..data import load_dataset
+
+        cfg = self.cfg
+        return load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir, offline=cfg.data.offline,
+                            channels=cfg.data.channels, image_size=cfg.data.image_size,
+                            val_fraction=cfg.data.val_fraction, seed=cfg.train.seed)
+
     def _setup(self) -> None:
-        from ..data import Augment, load_dataset, make_loader
+        from ..data import Augment, make_loader
         from ..models import profile
         from ..models.registry import create_model, resolve_name
 
         cfg, rt = self.cfg, self.rt
         t0 = time.perf_counter()
-        self.ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir, offline=cfg.data.offline,
-                               channels=cfg.data.channels, image_size=cfg.data.image_size,
-                               val_fraction=cfg.data.val_fraction, seed=cfg.train.seed)
+        self.ds = self._load_dataset()
         self.data_time_s = time.perf_counter() - t0
         ds = self.ds
         native = list(ds.image_size)
