@@ -78,7 +78,7 @@ def test_metadata_is_complete(name):
 
 def test_unknown_option_names_the_valid_ones():
     with pytest.raises(ModelError, match=r"resnet18 has no option 'zero_init_resid' \(did you mean "
-                                         r"'zero_init_residual'\?\); its options are: zero_init_residual, small_input"):
+                                         r"'zero_init_residual'\?\); its options are: zero_init_residual, width_mult, small_input"):
         create_model("resnet18", zero_init_resid=True)
     with pytest.raises(ModelError, match="convnet has no option 'width'.*its options are: none"):
         create_model("convnet", width=2)
@@ -114,3 +114,15 @@ def test_create_args_rebuild_the_same_model():
     assert model.create_args == {"name": "vgg11_quarter", "num_classes": 7, "in_channels": 3, "image_size": 32,
                                  "batch_norm": True}
     assert [tuple(p.shape) for p in model.parameters()] == [tuple(p.shape) for p in twin.parameters()]
+
+
+def test_resnet_width_mult_scales_every_stage():
+    from cnnzoo.errors import ModelError
+
+    quarter = create_model("resnet18", width_mult=0.25)
+    assert [s[0].conv1.out_channels for s in quarter.stages] == [16, 32, 64, 128]
+    assert quarter.num_features == 128
+    se = create_model("seresnet50", width_mult=0.5)
+    assert se.num_features == 1024
+    with pytest.raises(ModelError, match="width_mult must be in"):
+        create_model("resnet18", width_mult=0)

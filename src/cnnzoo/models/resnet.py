@@ -204,52 +204,63 @@ class ResNet(ZooModel):
 
 # -- ImageNet ResNets (paper Table 1; references: torchvision's published counts and GMACs) ------
 
+# The paper's stage widths. `width_mult` scales all four (0.25 -> 16, 32, 64, 128), the knob that
+# makes a ResNet-18 affordable on a laptop CPU; the reference counts hold at width_mult=1.
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+
+
+def scaled_widths(width_mult: float) -> tuple[int, ...]:
+    if not 0 < width_mult <= 8:
+        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
+    return tuple(max(4, int(round(w * width_mult))) for w in IMAGENET_WIDTHS)
+
+
 _TV = "torchvision"
 
 
 @register_model(family="resnet", paper=PAPER, reference_params=11_689_512, reference_macs=1.81e9,
                 reference_source=_TV, aliases=("resnet",))
 def resnet18(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
     """ResNet-18: BasicBlocks, 2-2-2-2 per stage."""
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
 
 
 @register_model(family="resnet", paper=PAPER, reference_params=21_797_672, reference_macs=3.66e9,
                 reference_source=_TV)
 def resnet34(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
     """ResNet-34: BasicBlocks, 3-4-6-3 per stage."""
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, image_size,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
 
 
 @register_model(family="resnet", paper=PAPER, reference_params=25_557_032, reference_macs=4.09e9,
                 reference_source=_TV)
 def resnet50(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
     """ResNet-50: Bottlenecks, 3-4-6-3 per stage."""
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
 
 
 @register_model(family="resnet", paper=PAPER, reference_params=44_549_160, reference_macs=7.80e9,
                 reference_source=_TV)
 def resnet101(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+              zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
     """ResNet-101: Bottlenecks, 3-4-23-3 per stage."""
     return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, image_size,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
 
 
 @register_model(family="resnet", paper=PAPER, reference_params=60_192_808, reference_macs=11.51e9,
                 reference_source=_TV)
 def resnet152(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+              zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
     """ResNet-152: Bottlenecks, 3-8-36-3 per stage."""
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, image_size,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
 
 
 # -- CIFAR ResNets (paper section 4.2 and Table 6: 6n+2 layers, 16-32-64 channels, option A) ------

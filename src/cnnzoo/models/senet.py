@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .registry import Paper, register_model
-from .resnet import BasicBlock, Bottleneck, ResNet
+from .resnet import BasicBlock, Bottleneck, ResNet, scaled_widths
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "Hu, Shen, Sun", 2017, "https://arxiv.org/abs/1709.01507")
 
@@ -72,47 +72,54 @@ _SE = partial(SqueezeExcite, reduction=REDUCTION)
 
 
 def _se_resnet(block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: int,
-               in_channels: int, image_size: int, zero_init_residual: bool, small_input: bool | None) -> ResNet:
+               in_channels: int, image_size: int, zero_init_residual: bool, small_input: bool | None,
+               width_mult: float = 1.0) -> ResNet:
     return ResNet(block, layers, num_classes, in_channels, image_size, attn_layer=_SE,
-                  zero_init_residual=zero_init_residual, small_input=small_input)
+                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual,
+                  small_input=small_input)
 
 
 @register_model(family="senet", paper=PAPER, aliases=("senet",))
 def seresnet18(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-               zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+               zero_init_residual: bool = False, width_mult: float = 1.0,
+               small_input: bool | None = None) -> ResNet:
     """SE-ResNet-18: ResNet-18 with a Squeeze-and-Excitation block in every BasicBlock."""
     return _se_resnet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size, zero_init_residual,
-                      small_input)
+                      small_input, width_mult)
 
 
 @register_model(family="senet", paper=PAPER)
 def seresnet34(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-               zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+               zero_init_residual: bool = False, width_mult: float = 1.0,
+               small_input: bool | None = None) -> ResNet:
     """SE-ResNet-34: ResNet-34 with a Squeeze-and-Excitation block in every BasicBlock."""
     return _se_resnet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, image_size, zero_init_residual,
-                      small_input)
+                      small_input, width_mult)
 
 
 @register_model(family="senet", paper=PAPER, reference_params=28_088_024, reference_macs=4.11e9,
                 reference_source="timm")
 def seresnet50(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-               zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+               zero_init_residual: bool = False, width_mult: float = 1.0,
+               small_input: bool | None = None) -> ResNet:
     """SE-ResNet-50: ResNet-50 with a Squeeze-and-Excitation block in every Bottleneck."""
     return _se_resnet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size, zero_init_residual,
-                      small_input)
+                      small_input, width_mult)
 
 
 @register_model(family="senet", paper=PAPER)
 def seresnet101(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+                zero_init_residual: bool = False, width_mult: float = 1.0,
+               small_input: bool | None = None) -> ResNet:
     """SE-ResNet-101: ResNet-101 with a Squeeze-and-Excitation block in every Bottleneck."""
     return _se_resnet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, image_size, zero_init_residual,
-                      small_input)
+                      small_input, width_mult)
 
 
 @register_model(family="senet", paper=PAPER)
 def seresnet152(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
+                zero_init_residual: bool = False, width_mult: float = 1.0,
+               small_input: bool | None = None) -> ResNet:
     """SE-ResNet-152: ResNet-152 with a Squeeze-and-Excitation block in every Bottleneck."""
     return _se_resnet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, image_size, zero_init_residual,
-                      small_input)
+                      small_input, width_mult)
