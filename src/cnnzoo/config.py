@@ -283,6 +283,14 @@ def _describe(tp: Any) -> str:
 _NOT = object()
 
 
+def _literal_choices(tp: Any) -> list[Any]:
+    if typing.get_origin(tp) is Literal:
+        return list(typing.get_args(tp))
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return [c for a in typing.get_args(tp) for c in _literal_choices(a)]
+    return []
+
+
 def _coerce(value: Any, tp: Any) -> Any:
     """Return value converted to tp, or _NOT. No silent truncation: 2.5 is not an integer."""
     origin = typing.get_origin(tp)
@@ -386,7 +394,10 @@ def _build(cls: type, data: Any, prefix: str, source: _Source) -> Any:
             continue
         got = _coerce(value, tp)
         if got is _NOT:
-            raise ConfigError(f"{where(full)}'{full}' must be {_describe(tp)}, got {_short(value)}")
+            hint = ""
+            if isinstance(value, str):  # a misspelt choice: suggest the closest one
+                hint = did_you_mean(value, [a for a in _literal_choices(tp) if isinstance(a, str)], n=1)
+            raise ConfigError(f"{where(full)}'{full}' must be {_describe(tp)}, got {_short(value)}{hint}")
         problem = _check_range(got, fields[key].metadata)
         if problem:
             raise ConfigError(f"{where(full)}'{full}' {problem}")

@@ -510,9 +510,10 @@ class Trainer:
         self.batch = 0
         if self.run_dir is not None:
             append_jsonl(self.run_dir / "metrics.jsonl", row)
+            # best before last: a crash between the two redoes this epoch, which rewrites best
+            if cfg.output.save_best and (improved or val is None):
+                self._save_best()
         self._save()
-        if self.run_dir is not None and cfg.output.save_best and (improved or val is None):
-            self._save_best()
         self.console.info(
             f"epoch {row['epoch']}/{cfg.train.epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%"
             + (f"  val loss {val.loss:.4f} acc {100 * val.acc:.2f}%" if val else "")
