@@ -231,6 +231,7 @@ class Trainer:
         from ..models.registry import create_model, resolve_name
 
         cfg, rt = self.cfg, self.rt
+        self.model_name = resolve_name(cfg.model.name)  # a typo fails before any data is read
         t0 = time.perf_counter()
         self.ds = self._load_dataset()
         self.data_time_s = time.perf_counter() - t0
