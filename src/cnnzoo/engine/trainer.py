@@ -239,7 +239,6 @@ class Trainer:
         native = list(ds.image_size)
         self.input_size = [cfg.data.image_size] * 2 if cfg.data.image_size else native
         num_classes = len(ds.classes)
-        self.model_name = resolve_name(cfg.model.name)
         torch.manual_seed(cfg.train.seed)  # identical initialization on every rank and every resume
         model = create_model(self.model_name, num_classes=num_classes, in_channels=ds.channels,
                              image_size=self.input_size[0], **cfg.model.kwargs)
