@@ -25,6 +25,18 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert f in lines[0], (f, lines[0])
 
 
+def assert_error_line(code: int, err: str, *fragments: str) -> None:
+    """Like assert_one_line_error, for commands that also report progress on stderr: exactly one
+    `error:` line, and it is the last one."""
+    lines = err.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert code == 2, (code, err)
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in errors[0], (f, errors[0])
+
+
 @pytest.fixture(scope="package")
 def small_run(tmp_path_factory: pytest.TempPathFactory, fashion_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("reliability") / "run"

@@ -254,7 +254,7 @@ def _cifar_records(blobs: Iterable[bytes], layout: CifarLayout, where: Path,
     rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, layout.record)
     labels = rec[:, layout.label_offset].astype(np.int64)
     _check_labels(labels, layout.num_classes, f"{where} ({split})")
-    images = np.ascontiguousarray(rec[:, layout.label_bytes:]).reshape(-1, 3, 32, 32)
+    images = rec[:, layout.label_bytes:].copy().reshape(-1, 3, 32, 32)  # contiguous and writable
     return images, labels
 
 

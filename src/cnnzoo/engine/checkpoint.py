@@ -99,14 +99,23 @@ def write_tmp(path: Path, data: bytes) -> Path:
     return tmp
 
 
+def _rename(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _output_error(e, path) from None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers (and crashes) see the old or the new file."""
     tmp = write_tmp(path, data)
-    os.replace(tmp, path)
+    _rename(tmp, path)
     _fsync_dir(path.parent)
 
 
 def _output_error(e: OSError, path: Path) -> OutputError:
-    if e.errno == errno.ENOSPC:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutputError(f"disk full while writing {path}; the previous checkpoint is intact — "
                            "free some space and resume")
     if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
@@ -195,8 +204,8 @@ def save_checkpoint(
     except OutputError:
         w_tmp.unlink(missing_ok=True)
         raise
-    os.replace(s_tmp, state_path)
-    os.replace(w_tmp, weights_path)
+    _rename(s_tmp, state_path)
+    _rename(w_tmp, weights_path)
     _fsync_dir(folder)
     return weights_path
 

@@ -107,6 +107,13 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+    """Append one line. A crash can tear the last line; resume rewrites the file from the
+    checkpoint's history, so the file is whole again after any resume."""
+    from .checkpoint import _output_error
+
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+    except OSError as e:
+        raise _output_error(e, path) from None

@@ -18,6 +18,7 @@ What it guarantees:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import shutil
@@ -94,10 +95,10 @@ def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> Path:
     try:
         (path / "checkpoints").mkdir(parents=True, exist_ok=True)
         (path / "plots").mkdir(exist_ok=True)
-    except PermissionError:
-        raise OutputError(f"cannot create {path}: permission denied (read-only location); choose another --out"
-                          ) from None
     except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OutputError(f"cannot create {path}: the location is read-only ({e.strerror}); "
+                              "choose another --out") from None
         raise OutputError(f"cannot create {path}: {e.strerror or e}") from None
     if not os.access(path, os.W_OK):
         raise OutputError(f"cannot write to {path}: the folder is read-only; choose another --out")
