@@ -156,3 +156,23 @@ def test_every_key_has_help():
 def test_validate_rejects_non_mapping():
     with pytest.raises(ConfigError):
         validate(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_configuration_reference_is_up_to_date():
+    """docs/configuration.md is generated from the schema; regenerate with
+    `python -m cnnzoo.config > docs/configuration.md`."""
+    from cnnzoo.config import reference_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert doc.read_text().strip() == reference_markdown().strip()
+
+
+def test_print_config_shows_the_resolved_recipe(capsys):
+    import yaml
+
+    from cnnzoo.cli import main
+
+    assert main(["train", "--model", "cnn", "--epochs", "3", "--set", "optim.lr=0.05", "--print-config"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["model"]["name"] == "cnn" and data["train"]["epochs"] == 3 and data["optim"]["lr"] == 0.05
+    assert validate(data) == load_config(model="cnn", overrides={"train.epochs": 3}, sets=["optim.lr=0.05"])

@@ -50,7 +50,7 @@ def _f(default: Any, help: str, **checks: Any) -> Any:
 @dataclass
 class ModelConfig:
     name: str = _f("resnet18", "registered model name or alias (see `cnnzoo models`)")
-    kwargs: dict = _f({}, "keyword arguments for the model builder (e.g. width: 0.5)")
+    kwargs: dict = _f({}, "keyword arguments for the model builder (e.g. width_mult: 0.5; `cnnzoo models` lists them)")
 
 
 @dataclass
@@ -591,3 +591,53 @@ def dump_config(cfg: Config, path: Path, header: str = "") -> None:
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     return validate(data)
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every key with its type, default and meaning, from the schema."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the schema in `src/cnnzoo/config.py` by `python -m cnnzoo.config > docs/configuration.md`",
+        "(a test fails when this file and the schema disagree).",
+        "",
+        "A recipe is a YAML file with these sections; a key left out keeps its default. Layering, lowest",
+        "first: these defaults, `configs/defaults.yaml`, the model's recipe `configs/<model>.yaml` (or the",
+        "file a recipe names with `base:`), the `--config` file, then command-line shortcuts and",
+        "`--set key=value`. `cnnzoo train --print-config` shows the result without training.",
+        "",
+    ]
+    defaults = Config()
+    for section in SECTIONS:
+        cls = type(getattr(defaults, section))
+        lines += [f"## `{section}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += _reference_rows(cls, getattr(defaults, section), section + ".")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _reference_rows(cls: type, obj: Any, prefix: str) -> list[str]:
+    rows = []
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        value = getattr(obj, f.name)
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            rows += _reference_rows(tp, value, f"{prefix}{f.name}.")
+            continue
+        meta = f.metadata
+        bounds = []
+        if "min" in meta:
+            bounds.append(f">= {meta['min']}")
+        if "gt" in meta:
+            bounds.append(f"> {meta['gt']}")
+        if "max" in meta:
+            bounds.append(f"<= {meta['max']}")
+        kind = _describe(tp) + (f" ({', '.join(bounds)})" if bounds else "")
+        shown = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        rows.append(f"| `{prefix}{f.name}` | {kind} | `{shown}` | {meta.get('help', '')} |")
+    return rows
+
+
+if __name__ == "__main__":
+    print(reference_markdown())

@@ -58,6 +58,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="sets", action="extend",
                    help="override any config key, e.g. --set train.epochs=3 optim.lr=0.1")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration as YAML and exit without training")
     p.set_defaults(handler=run_train)
 
     e = sub.add_parser("eval", parents=parents, help="evaluate a trained run or checkpoint",
@@ -131,6 +133,11 @@ def run_train(args: argparse.Namespace) -> int:
     from ..engine.trainer import Interrupted, train
 
     cfg = resolve_train_config(args)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100), end="")
+        return 0
     try:
         train(cfg, run_dir=cfg.output.dir, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
     except Interrupted:
