@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from .checkpoint import build_model, find_checkpoint, load_weights
+from .checkpoint import ModelSpec, build_model, find_checkpoint, load_weights
 
 BATCH = 64  # images per forward pass: bounded memory for long file lists
 
@@ -24,8 +24,6 @@ BATCH = 64  # images per forward pass: bounded memory for long file lists
 def predict_files(target: str | Path, images: Sequence[str | Path], *, topk: int = 3,
                   device: str = "cpu") -> list[dict[str, Any]]:
     """Top-k classes for each image file: ``[{"image", "predictions": [{"label", "index", "prob"}]}]``."""
-    from ..data.formats import decode_image
-    from ..data.loader import BatchTransform
     from .runtime import resolve_device
 
     if topk < 1:
@@ -34,19 +32,8 @@ def predict_files(target: str | Path, images: Sequence[str | Path], *, topk: int
     state, spec = load_weights(path)
     dev = resolve_device(device)
     model = build_model(spec, state, path).to(dev).eval()
-    native = (int(spec.native_size[0]), int(spec.native_size[1]))
-    size = (int(spec.input_size[0]), int(spec.input_size[1]))
-    transform = BatchTransform(spec.mean, spec.std, spec.in_channels, dev, None,
-                               size if size != native else None, channels_last=False)
-    decoded = []
-    for img in images:
-        p = Path(img)
-        if not p.is_file():
-            raise DataError(f"image not found: {p}" if not p.exists() else f"{p} is a folder, not an image file")
-        arr = decode_image(p, spec.in_channels, native)
-        if arr is None:
-            raise DataError(f"cannot read {p}: not an image Pillow can decode (or a damaged one)")
-        decoded.append(torch.from_numpy(arr))
+    transform = input_transform(spec, dev)
+    decoded = [read_image(img, spec) for img in images]
     k = min(topk, spec.num_classes)
     results = []
     for lo in range(0, len(decoded), BATCH):
@@ -61,3 +48,28 @@ def predict_files(target: str | Path, images: Sequence[str | Path], *, topk: int
                                 for pr, i in zip(top.values[j], top.indices[j])],
             })
     return results
+
+
+def read_image(image: str | Path, spec: ModelSpec) -> torch.Tensor:
+    """One image file as the checkpoint's training images were stored: uint8 ``(C, H, W)`` in the
+    dataset's channels and native size (a DataError when it is missing or unreadable)."""
+    from ..data.formats import decode_image
+
+    p = Path(image)
+    if not p.is_file():
+        raise DataError(f"image not found: {p}" if not p.exists() else f"{p} is a folder, not an image file")
+    arr = decode_image(p, spec.in_channels, (int(spec.native_size[0]), int(spec.native_size[1])))
+    if arr is None:
+        raise DataError(f"cannot read {p}: not an image Pillow can decode (or a damaged one)")
+    return torch.from_numpy(arr)
+
+
+def input_transform(spec: ModelSpec, device: torch.device) -> Any:
+    """The loader's evaluation transform for a checkpoint: uint8 batch -> normalized with the training
+    mean/std and resized to the model's input size."""
+    from ..data.loader import BatchTransform
+
+    native = (int(spec.native_size[0]), int(spec.native_size[1]))
+    size = (int(spec.input_size[0]), int(spec.input_size[1]))
+    return BatchTransform(spec.mean, spec.std, spec.in_channels, device, None,
+                          size if size != native else None, channels_last=False)
