@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..config import Config, dump_config
 from ..errors import CheckpointError, ConfigError, OutputError, TrainingError
+from ..report.tensorboard import TensorBoardHook
 from .checkpoint import ModelSpec, atomic_write, load_state, load_training_state, save_checkpoint, save_weights
 from .distributed import DistContext, unwrap
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
@@ -44,7 +45,7 @@ from .progress import Console, fmt_time
 from .runtime import Runtime, peak_memory_mb
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "report.html", "predictions.safetensors")
-RUN_DIRS = ("checkpoints", "plots")
+RUN_DIRS = ("checkpoints", "plots", "tensorboard")
 
 # Auxiliary classifiers (GoogLeNet) contribute to the loss with this weight, as in Szegedy et al. 2015.
 AUX_LOSS_WEIGHT = 0.3
@@ -184,6 +185,7 @@ class Trainer:
                  overwrite: bool = False, console: Console | None = None) -> None:
         self.t_start = time.perf_counter()
         self.cfg = cfg
+        self.tb = TensorBoardHook.for_config(cfg)  # a missing TensorBoard fails here, before any work
         self.dist = DistContext.from_env()
         train_cfg = _with_device(cfg.train, self.dist.device_name(cfg.train.device))
         self.rt = Runtime.resolve(train_cfg, self.dist.local_world_size)
@@ -511,6 +513,7 @@ class Trainer:
         self.batch = 0
         if self.run_dir is not None:
             append_jsonl(self.run_dir / "metrics.jsonl", row)
+            self.tb.log_epoch(self.run_dir, row, self.ds.train)
             # best before last: a crash between the two redoes this epoch, which rewrites best
             if cfg.output.save_best and (improved or val is None):
                 self._save_best()
@@ -575,6 +578,7 @@ class Trainer:
                     _write_test_predictions(self.run_dir, test)
                 if self.cfg.output.plots:
                     self._plots(test, split)
+                self.tb.close(self.run_dir, summary)
             self._final_table(summary)
         self.dist.barrier()
         self.dist.shutdown()
