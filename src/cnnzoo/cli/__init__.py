@@ -45,6 +45,16 @@ def build_parser() -> Parser:
     return parser
 
 
+def _error_line(err: CnnzooError) -> str | None:
+    """``error: ...``; under torchrun ``error: [rank N] ...``, once per machine (None: another
+    rank prints it), see cnnzoo.engine.distributed.error_line."""
+    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "0", "1"):  # not under torchrun: leave torch unimported
+        return f"error: {err}"
+    from ..engine.distributed import error_line
+
+    return error_line(err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("CNNZOO_DEBUG") == "1"
@@ -59,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnzooError as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        line = _error_line(err)
+        if line is not None:
+            print(line, file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         if debug:

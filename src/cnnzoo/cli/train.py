@@ -46,7 +46,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--dataset", "-d", help="mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder")
     p.add_argument("--data-dir", help="where the dataset files are (the image root for folder)")
     p.add_argument("--epochs", "-e", type=_int, help="number of epochs")
-    p.add_argument("--batch-size", "-b", type=_int, help="training batch size")
+    p.add_argument("--batch-size", "-b", type=_int, help="training batch size (per rank under torchrun)")
     p.add_argument("--lr", type=_float, help="peak learning rate")
     p.add_argument("--image-size", type=_int, help="resize inputs to this square size")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -123,7 +123,12 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         if not (run / "config.yaml").is_file():
             from ..errors import CheckpointError
 
-            raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)")
+            import os
+
+            shared = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")  # under torchrun
+            raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)" + (
+                "; under torchrun every machine must see the run directory (put it on a shared filesystem)"
+                if shared else ""))
         overrides["output.dir"] = None
         return load_config(run / "config.yaml", overrides=overrides, sets=args.sets)
     return load_config(args.config, model=args.model, overrides=overrides, sets=args.sets)

@@ -1,29 +1,75 @@
 """Data parallelism with PyTorch's own engine: torchrun + DistributedDataParallel.
 
 ``torchrun --nproc_per_node=N -m cnnzoo train ...`` starts N copies of the same command and sets
-RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE and the rendezvous address in each one's
-environment. Each process (a *rank*) builds the same model from the same seed, takes a disjoint
-shard of every epoch's shuffled data, and DDP averages the gradients across ranks during the
-backward pass, so every rank applies the same update and the weights stay identical.
+RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK and the rendezvous address in each
+one's environment. Each process (a *rank*) builds the same model from the same seed, takes a
+disjoint shard of every epoch's shuffled data, and DDP averages the gradients across ranks during
+the backward pass, so every rank applies the same update and the weights stay identical.
 
-Batch size is *per rank*: with N ranks the global batch is N x ``data.batch_size``. Averaged
-gradients over a global batch N times larger call for a larger learning rate; cnnzoo does not
-rescale it for you (the linear scaling rule, lr x N, is a starting point — see the README).
+Batch size is *per rank*: with N ranks the global batch is N x ``data.batch_size``, and a run on
+N ranks with batch B takes the same steps as one process with batch N x B (tests/distributed
+checks this to fp32 tolerance). cnnzoo does not rescale the learning rate for you: see
+docs/distributed.md for the linear scaling rule and warm-up.
 
 Backend: NCCL between GPUs, gloo on CPUs. Only rank 0 prints and writes the run directory.
+
+Failures. A rank that exits makes torchrun stop the others, but a rank blocked in a collective
+cannot tell why its peer vanished, and on another machine nobody sees that rank's message. So:
+
+* Setup (data, model, run directory) is one :meth:`DistContext.fail_together` region: a rank that
+  fails there tells the others at the next meeting point, and every rank stops with one line that
+  names the failing rank and its message. The ranks also check there that they loaded the same
+  data and model (a machine that finds another copy of the dataset would otherwise deadlock the
+  run a few hundred steps later, when its epoch ends at another step).
+* After setup, a collective that fails because a rank vanished (or that waits longer than the
+  timeout) becomes a :class:`PeerError` (one line, no traceback): :meth:`DistContext.peer_errors`.
+* :func:`error_line` decides what the CLI prints, so that each failure shows once per machine,
+  as ``error: [rank N] ...``, and writes it where torchrun's failure summary looks for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import os
+import re
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from ..errors import CnnzooError, ConfigError, DeviceError
+
+# How long a rank waits in a collective for the others (also while rank 0 alone evaluates and
+# writes the run directory). A crashed rank makes torchrun stop the others at once; the timeout
+# bounds the rest: a rank stuck without crashing, or a machine that vanished from the network.
+TIMEOUT_ENV = "CNNZOO_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600  # NCCL's own default; evaluation on rank 0 takes seconds on a GPU
+_LOST = re.compile(r"gloo|nccl|connection (closed|reset)|timed out|broken pipe", re.IGNORECASE)
+
+
+class PeerError(CnnzooError):
+    """This rank stops because another rank failed or vanished. ``show`` is False where the failing
+    rank's own line already appears on this machine's terminal (see :func:`error_line`)."""
+
+    def __init__(self, message: str, *, show: bool = True) -> None:
+        super().__init__(message)
+        self.show = show
+
+
+def timeout_s() -> int:
+    try:
+        value = int(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    except ValueError:
+        raise ConfigError(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
+    if value < 1:
+        raise ConfigError(f"{TIMEOUT_ENV} must be at least 1 second, got {value}")
+    return value
 
 
 @dataclass
@@ -32,6 +78,7 @@ class DistContext:
     world_size: int = 1
     local_rank: int = 0
     local_world_size: int = 1
+    node: str = "0"  # which machine: torchrun's GROUP_RANK, else the host name
 
     @property
     def enabled(self) -> bool:
@@ -44,37 +91,74 @@ class DistContext:
     @classmethod
     def from_env(cls) -> DistContext:
         env = os.environ
-        if "WORLD_SIZE" not in env or int(env.get("WORLD_SIZE", "1")) <= 1:
-            return cls()
         try:
+            if int(env.get("WORLD_SIZE", "1")) <= 1:
+                return cls()
             return cls(rank=int(env["RANK"]), world_size=int(env["WORLD_SIZE"]),
                        local_rank=int(env.get("LOCAL_RANK", "0")),
-                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")))
+                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")),
+                       node=env.get("GROUP_RANK") or socket.gethostname())
         except (KeyError, ValueError) as e:
-            raise ConfigError(f"distributed environment is incomplete ({e}); start with torchrun") from None
+            raise ConfigError(f"distributed environment is incomplete or malformed ({e}); start with torchrun") from None
+
+    # ---------------------------------------------------------------------------------------------
+    # Start-up
 
     def device_name(self, requested: str) -> str:
-        """Under torchrun each process drives the GPU of its local rank."""
-        if self.enabled and requested in ("auto", "cuda") and torch.cuda.is_available():
+        """Under torchrun each process drives the GPU of its local rank (or the CPU)."""
+        if not self.enabled:
+            return requested
+        if requested == "mps":
+            raise ConfigError("distributed training runs on CUDA GPUs (nccl) or CPUs (gloo), not on mps; "
+                              "use --device cpu")
+        if requested.startswith("cuda:") and self.local_world_size > 1:
+            raise ConfigError(f"--device {requested}: under torchrun every process drives the GPU of its "
+                              "local rank; use --device cuda (choose GPUs with CUDA_VISIBLE_DEVICES)")
+        if requested in ("auto", "cuda") and torch.cuda.is_available():
+            gpus = torch.cuda.device_count()
+            if self.local_world_size > gpus:
+                raise DeviceError(f"torchrun started {self.local_world_size} processes on this machine but "
+                                  f"it has {gpus} GPU(s); use --nproc_per_node={gpus}")
             return f"cuda:{self.local_rank}"
+        if requested == "auto":
+            return "cpu"
         return requested
 
-    def init(self, device: torch.device) -> None:
+    def init(self, device: torch.device, *, sync_bn: bool = False) -> None:
+        """Join the process group (nccl for GPUs, gloo for CPUs); a no-op in a single process."""
         if not self.enabled or dist.is_initialized():
             return
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        # A rank that fails makes torchrun stop the others; the timeout bounds any hang before that.
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
+        if device.type not in ("cuda", "cpu"):
+            raise ConfigError(f"distributed training runs on CUDA GPUs or CPUs, not on {device.type}")
+        if sync_bn and device.type != "cuda":
+            raise ConfigError("train.sync_bn: PyTorch's SyncBatchNorm runs only on CUDA GPUs; "
+                              "drop it (--set train.sync_bn=false) for CPU runs")
+        seconds = timeout_s()
+        timeout = datetime.timedelta(seconds=seconds)
+        try:
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+                dist.init_process_group(backend="nccl", timeout=timeout, device_id=device)
+            else:
+                dist.init_process_group(backend="gloo", timeout=timeout)
+        except dist.DistError as e:
+            raise PeerError(f"the {self.world_size} ranks did not all join within {seconds} s ({_one_line(e)}); "
+                            "a rank failed before joining (its own error line, on its machine, says why)",
+                            show=self.local_rank == 0) from None
 
     def wrap(self, model: torch.nn.Module, device: torch.device, sync_bn: bool) -> torch.nn.Module:
+        """DDP around ``model`` (its BatchNorms made SyncBatchNorm on request). Parameters and buffers
+        stay the same tensors, so an optimizer built on ``model`` before wrapping still fits.
+        DDP broadcasts rank 0's parameters now and rank 0's BatchNorm buffers at every forward."""
         if not self.enabled:
             return model
         if sync_bn:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         ids = [device.index] if device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    # ---------------------------------------------------------------------------------------------
+    # Collectives: every rank must call each one, in the same order
 
     def all_reduce(self, t: torch.Tensor, op: Any = None) -> torch.Tensor:
         """Sum (or ``op``) a tensor over all ranks, in place; a no-op in a single process."""
@@ -97,6 +181,140 @@ class DistContext:
     def shutdown(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+    # ---------------------------------------------------------------------------------------------
+    # Failing together
+
+    @contextlib.contextmanager
+    def fail_together(self) -> Iterator[None]:
+        """Run a block that may fail on some ranks only (data missing on one machine, a run
+        directory rank 0 cannot create). It ends with a meeting of all ranks; a rank that fails
+        inside goes to the next meeting with its error instead, so that every rank stops, each
+        with a line naming the rank that failed, rather than waiting for it in a collective.
+        The block may hold meetings of its own (:meth:`check_same`); all ranks must hold the same."""
+        if not self.enabled:
+            yield
+            return
+        try:
+            yield
+        except PeerError:
+            self.shutdown()
+            raise  # learnt at a meeting: everyone knows already
+        except Exception as e:
+            try:
+                failures = self._meet(None, e)
+            except Exception:  # the group itself is broken: torchrun will stop the others
+                raise e from None
+            if len(failures) == self.world_size and len({text for _, _, text in failures}) == 1:
+                everywhere(e)  # the same error on every rank: print it once per machine
+            self.shutdown()
+            raise
+        self._meet(None, None)
+
+    def check_same(self, facts: dict[str, Any], where: dict[str, Any] | None = None) -> None:
+        """A meeting inside :meth:`fail_together`: every rank must have the same ``facts`` (the data
+        and model it loaded); ``where`` (not compared) helps the message say why they differ."""
+        if not self.enabled:
+            return
+        seen = self._meet((facts, where or {}), None)
+        first = seen[0][0]
+        odd = [r for r, (f, _) in enumerate(seen) if f != first]
+        if odd:
+            def show(r: int) -> str:
+                f, w = seen[r]
+                return f"rank {r}: " + ", ".join(f"{k} {v}" for k, v in {**f, **w}.items())
+
+            raise everywhere(ConfigError(
+                "the ranks did not load the same data and model, so their epochs would not line up "
+                f"({show(0)}; {show(odd[0])}); every machine must see the same dataset, e.g. the same files "
+                "at the same --data-dir"))
+
+    def _meet(self, facts: Any, error: BaseException | None) -> Any:
+        """All ranks exchange (facts or their error). Raises PeerError on the ranks that did not
+        fail if any did; returns the list of facts, or (on a failing rank) the failures."""
+        mine = (self.rank, self.node, None if error is None else _one_line(error), facts)
+        everyone: list[Any] = [None] * self.world_size
+        dist.all_gather_object(everyone, mine)
+        failures = [(r, node, text) for r, node, text, _ in everyone if text is not None]
+        if error is not None:
+            return failures
+        if failures:
+            named = "; ".join(f"rank {r}: {text}" for r, _, text in failures)
+            here = any(node == self.node for _, node, _ in failures)
+            raise PeerError(f"stopped because {'a rank' if len(failures) == 1 else 'ranks'} failed ({named})",
+                            show=not here and self.local_rank == 0)
+        return [f for _, _, _, f in everyone]
+
+    @contextlib.contextmanager
+    def peer_errors(self) -> Iterator[None]:
+        """Turn a collective that failed because another rank vanished (or did not answer within
+        the timeout) into a one-line :class:`PeerError`, and leave the process group on any error
+        (a process that exits while still in it aborts with 'terminate called...')."""
+        if not self.enabled:
+            yield
+            return
+        try:
+            yield
+        except Exception as e:
+            # gloo reports a vanished peer or a timeout as a plain RuntimeError
+            lost = isinstance(e, dist.DistError) or isinstance(e, RuntimeError) and _LOST.search(str(e))
+            self.shutdown()
+            if not lost:
+                raise
+            raise PeerError(f"lost contact with the other ranks ({_one_line(e)}); another rank failed or was "
+                            f"stopped (its own error line says why) or did not answer within {timeout_s()} s "
+                            f"({TIMEOUT_ENV})", show=self.local_rank == 0) from None
+        except BaseException:
+            self.shutdown()
+            raise
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def everywhere(err: E) -> E:
+    """Mark an error that every rank raises alike (agreed through a collective, such as a
+    non-finite loss): the CLI prints it once per machine instead of once per rank."""
+    err.everywhere = True  # type: ignore[attr-defined]
+    return err
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(e, CnnzooError) else f"{type(e).__name__}: {first}"
+
+
+def error_line(err: CnnzooError) -> str | None:
+    """The line the CLI prints for ``err``: ``error: ...`` in a single process; under torchrun
+    ``error: [rank N] ...``, once per machine for errors every rank shares, and nothing where the
+    failing rank's own line is already on this machine's terminal. Also hands the message to
+    torchrun, whose failure summary then shows it instead of a pointer to its documentation."""
+    try:
+        ctx = DistContext.from_env()
+    except ConfigError:
+        ctx = DistContext()
+    if not ctx.enabled:
+        return f"error: {err}"
+    if getattr(err, "everywhere", False):
+        line = f"error: [all {ctx.world_size} ranks] {err}"
+        show = ctx.local_rank == 0
+    else:
+        line = f"error: [rank {ctx.rank}] {err}"
+        show = getattr(err, "show", True)
+    _tell_torchrun(line)
+    return line if show else None
+
+
+def _tell_torchrun(line: str) -> None:
+    """Write the error where torchrun reads a failed worker's reason (TORCHELASTIC_ERROR_FILE)."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    data = {"message": {"message": line, "extraInfo": {"py_callstack": line, "timestamp": str(int(time.time()))}}}
+    with contextlib.suppress(OSError):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -38,7 +38,7 @@ from ..config import Config, dump_config
 from ..errors import CheckpointError, ConfigError, OutputError, TrainingError
 from ..report.tensorboard import TensorBoardHook
 from .checkpoint import ModelSpec, atomic_write, load_state, load_training_state, save_checkpoint, save_weights
-from .distributed import DistContext, unwrap
+from .distributed import DistContext, everywhere, unwrap
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
@@ -189,7 +189,7 @@ class Trainer:
         self.dist = DistContext.from_env()
         train_cfg = _with_device(cfg.train, self.dist.device_name(cfg.train.device))
         self.rt = Runtime.resolve(train_cfg, self.dist.local_world_size)
-        self.dist.init(self.rt.device)
+        self.dist.init(self.rt.device, sync_bn=cfg.train.sync_bn)
         self.rt.apply(cfg.train.seed)
         self.console = console or Console()
         if not self.dist.is_main:
@@ -251,13 +251,14 @@ class Trainer:
                               input_size=self.input_size, native_size=native, classes=list(ds.classes),
                               mean=list(ds.mean), std=list(ds.std), dataset=ds.name,
                               model_kwargs=dict(cfg.model.kwargs))
+        # Ranks that loaded different data would deadlock later, when their epochs end at different steps.
+        sizes = [len(s) if s is not None else 0 for s in (ds.train, ds.val, ds.test)]
+        self.dist.check_same({"dataset": ds.name, "images": sizes, "model": self.model_name, "params": self.params},
+                             where={"from": ds.source})
         self._make_run_dir()
         fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
         model = model.to(rt.device, memory_format=fmt)
-        self.model = model  # the plain module: checkpoints, evaluation, EMA
-        self.net = self.dist.wrap(model, rt.device, cfg.train.sync_bn)  # what the loop calls
-        if cfg.train.compile:
-            self.net = torch.compile(self.net)
+        self.model = model  # the plain module: checkpoints, evaluation, EMA (fit() wraps it for the loop)
 
         bs = cfg.data.batch_size
         if bs > len(ds.train) // self.dist.world_size:
@@ -314,6 +315,12 @@ class Trainer:
         except (ValueError, KeyError, RuntimeError) as e:
             raise CheckpointError(f"{folder}: optimizer state does not fit this configuration ({e})") from None
         loop = st.loop
+        if loop.get("world_size", 1) != self.dist.world_size:
+            n = loop.get("world_size", 1)
+            raise CheckpointError(f"{self.resume_dir} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
+                                  f"{self.dist.world_size}: the data shards, and the position in the epoch, depend on "
+                                  f"the number of ranks; resume with {n} in all (torchrun --nproc_per_node ... "
+                                  f"--nnodes ...), or start a new run with --config {self.resume_dir / 'config.yaml'}")
         self.epoch, self.batch, self.step = loop["epoch"], loop["batch"], loop["step"]
         self.best_val_acc, self.best_epoch = loop.get("best_val_acc"), loop.get("best_epoch")
         self.history = loop.get("history", [])
@@ -342,7 +349,8 @@ class Trainer:
             loop = {"epoch": self.epoch, "batch": self.batch, "step": self.step,
                     "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "history": self.history,
                     "train_time_s": self.train_time_s, "epoch_elapsed_s": self.epoch_elapsed,
-                    "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+                    "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                    "world_size": self.dist.world_size}
             extra = {"rng.cpu": torch.get_rng_state(), "stats": self.stats.state()}
             if self.rt.device.type == "cuda":
                 extra["rng.cuda"] = torch.cuda.get_rng_state(self.rt.device)
@@ -355,15 +363,20 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------------
     def fit(self) -> RunResult:
-        self._setup()
+        with self.dist.fail_together():  # an error on one rank (say, no data on its machine) stops every rank
+            self._setup()
         cfg, con = self.cfg, self.console
-        con.info(self._banner())
-        with StopFlag() as stop:
-            self.stop = stop
-            while self.epoch < cfg.train.epochs and self.step < self.total_steps:
-                self._train_epoch()
-                self._end_epoch()
-        return self._finish()
+        with self.dist.peer_errors():  # a rank that vanished: one line, not a traceback or a hang
+            self.net = self.dist.wrap(self.model, self.rt.device, cfg.train.sync_bn)  # what the loop calls
+            if cfg.train.compile:
+                self.net = torch.compile(self.net)
+            con.info(self._banner())
+            with StopFlag() as stop:
+                self.stop = stop
+                while self.epoch < cfg.train.epochs and self.step < self.total_steps:
+                    self._train_epoch()
+                    self._end_epoch()
+            return self._finish()
 
     def _banner(self) -> str:
         ds, rt = self.ds, self.rt
@@ -373,12 +386,16 @@ class Trainer:
                  f"{self.macs / 1e6:.1f}M MACs at {self.ds.channels}x{self.input_size[0]}x{self.input_size[1]}) "
                  f"on {ds.name} ({splits}, from {ds.source})",
                  f"  device {rt.describe()}{', ' + str(self.dist.world_size) + ' ranks' if self.dist.enabled else ''}; "
-                 f"{self.cfg.train.epochs} epoch{'s' if self.cfg.train.epochs != 1 else ''} x {self.steps_per_epoch} steps of {self.cfg.data.batch_size}; "
+                 f"{self.cfg.train.epochs} epoch{'s' if self.cfg.train.epochs != 1 else ''} x {self.steps_per_epoch} steps of {self._batch_text()}; "
                  f"data ready in {self.data_time_s:.1f}s",
                  f"  run directory: {self.run_dir}"]
         if self.resume_dir is not None:
             lines.append(f"  resuming at epoch {self.epoch + 1}, step {self.step}")
         return "\n".join(lines)
+
+    def _batch_text(self) -> str:
+        bs, n = self.cfg.data.batch_size, self.dist.world_size
+        return f"{bs} per rank ({n * bs} in all)" if self.dist.enabled else str(bs)
 
     def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ls = self.cfg.train.label_smoothing
@@ -466,11 +483,11 @@ class Trainer:
             self.dist.all_reduce(bad_step.clone(), op=torch.distributed.ReduceOp.MAX).item())
         if step >= 0:
             lr = self.schedule(step)
-            raise TrainingError(
+            raise everywhere(TrainingError(  # every rank stops here, at the same step
                 f"the loss became NaN/inf at step {step} (epoch {self.epoch + 1}, learning rate {lr:.3g}); "
                 f"the last good checkpoint is kept in {self.run_dir / 'checkpoints' if self.run_dir else 'the run'}. "
                 f"Try a lower learning rate (--lr {lr / 10:.3g}), gradient clipping (--set optim.grad_clip=1.0), "
-                "or precision fp32")
+                "or precision fp32"))
 
     def _interrupt(self) -> None:
         self._save()
