@@ -155,10 +155,7 @@ class _Bench:
         self.memory = MemoryMeter(t.rt.device)
         self.memory.start()
         t._setup()
-        if getattr(t, "net", None) is None:  # what fit() does after _setup: the module the loop calls
-            t.net = t.dist.wrap(t.model, t.rt.device, cfg.train.sync_bn)
-            if cfg.train.compile:
-                t.net = torch.compile(t.net)
+        t.net = t._loop_module()  # as fit() does after _setup
         t.stop = StopFlag()  # never entered: no signal handlers, never requested
         self.trainer = t
         self.cfg = cfg

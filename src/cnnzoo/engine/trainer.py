@@ -367,9 +367,7 @@ class Trainer:
             self._setup()
         cfg, con = self.cfg, self.console
         with self.dist.peer_errors():  # a rank that vanished: one line, not a traceback or a hang
-            self.net = self.dist.wrap(self.model, self.rt.device, cfg.train.sync_bn)  # what the loop calls
-            if cfg.train.compile:
-                self.net = torch.compile(self.net)
+            self.net = self._loop_module()
             con.info(self._banner())
             with StopFlag() as stop:
                 self.stop = stop
@@ -377,6 +375,12 @@ class Trainer:
                     self._train_epoch()
                     self._end_epoch()
             return self._finish()
+
+    def _loop_module(self) -> torch.nn.Module:
+        """What the training loop calls: the model, wrapped for DDP under torchrun, compiled if asked
+        (also used by `cnnzoo bench`)."""
+        net = self.dist.wrap(self.model, self.rt.device, self.cfg.train.sync_bn)
+        return torch.compile(net) if self.cfg.train.compile else net
 
     def _banner(self) -> str:
         ds, rt = self.ds, self.rt
