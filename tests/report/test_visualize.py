@@ -109,7 +109,8 @@ def test_first_layer_is_the_stem_convolution_and_tiles_are_scaled_per_filter():
     name, w, _ = first_layer(model, spec)
     assert name == "features.0.conv" and torch.equal(w, model.features[0].conv.weight)
     tiles = _minmax(w * torch.arange(1, 33).view(-1, 1, 1, 1), (1, 2, 3))
-    assert torch.allclose(tiles.amin((1, 2, 3)), torch.zeros(32)) and torch.allclose(tiles.amax((1, 2, 3)), torch.ones(32))
+    assert torch.allclose(tiles.amin((1, 2, 3)), torch.zeros(32))
+    assert torch.allclose(tiles.amax((1, 2, 3)), torch.ones(32))
 
 
 def test_mixer_patch_embedding_rows_are_shown_as_the_patches_they_read():

@@ -176,18 +176,14 @@ def _csv_num(v: Any) -> Any:
     return "" if v is None else v
 
 
-def markdown_table(rows: Sequence[Row], extra: Mapping[str, Callable[[Row], Any]] | None = None) -> str:
+def markdown_table(rows: Sequence[Row]) -> str:
     """The leaderboard as a GitHub-flavoured Markdown table (Pareto runs starred)."""
-    extra = extra or {}
-    header = list(TABLE_HEADER) + list(extra)
-    align = TABLE_ALIGN + "l" * len(extra)
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in TABLE_ALIGN) + "|"]
     for r, cells in zip(rows, table_rows(rows)):
         cells = list(cells)
         if any(r.pareto.values()):
             cells[1] = f"{cells[1]} ★"
-        cells += [fn(r) for fn in extra.values()]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
