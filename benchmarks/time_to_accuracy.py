@@ -1,0 +1,97 @@
+"""Time to accuracy: run ``cnnzoo train --config configs/<recipe>.yaml`` and record how long the
+command took, from its start to its exit, and the test accuracy it reached.
+
+    python benchmarks/time_to_accuracy.py RECIPE [RECIPE ...] [--device cpu] [--repeats 1]
+                                          [--set KEY=VALUE ...]
+
+Each recipe runs in a fresh process, one at a time, with nothing else of ours running. "Wall" is
+the time from launching the command to its exit, as a user's stopwatch would see it (Python and
+torch start-up, data loading, training, every validation, the final test, plots). The trainer's own
+``wall_time_s`` (from the start of training setup) and ``train_time_s`` (training and validation
+epochs only) are kept too. Test accuracy is ``summary.json``'s ``test_acc`` (the weights the recipe's
+``train.test_weights`` names). Writes benchmarks/results/time_to_accuracy.json (merged by recipe).
+
+Targets (CPU, this machine): 93% test accuracy on Fashion-MNIST within 5 minutes from the
+command's start, and at least 94% from a run of at most 10 minutes. On one H100: 94% in 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, command, loadavg, log, machine, read_result, write_result
+
+
+def recipe_path(recipe: str) -> Path:
+    p = Path(recipe)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    p = ROOT / "configs" / f"{recipe}.yaml"
+    if not p.is_file():
+        raise SystemExit(f"no recipe {recipe}: expected {p}")
+    return p
+
+
+def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), keep: Path | None = None
+               ) -> dict[str, Any]:
+    """Run one recipe with the real command line; return wall time from the command's start,
+    test accuracy and the run's summary."""
+    path = recipe_path(recipe)
+    exe = Path(sys.executable).with_name("cnnzoo")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = keep or Path(tmp) / "run"
+        args = ["train", "--config", str(path), "--offline", "--quiet", "--out", str(out)]
+        if keep is not None:
+            args.append("--overwrite")
+        if device:
+            args += ["--device", device]
+        if sets:
+            args += ["--set", *sets]
+        cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "cnnzoo", *args]
+        env = {k: v for k, v in os.environ.items() if k != "CNNZOO_THREADS"}
+        load0 = loadavg()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{recipe} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        summary = json.loads((out / "summary.json").read_text())
+    shown = " ".join(a if a != str(out) else "<run dir>" for a in args)
+    shown = shown.replace(str(path), str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
+    return {"recipe": recipe, "command": f"cnnzoo {shown}", "wall_s": round(wall, 1),
+            "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
+            "epochs": summary.get("epochs"), "steps": summary.get("steps"),
+            "trainer_wall_s": summary.get("wall_time_s"), "train_time_s": summary.get("train_time_s"),
+            "model": summary.get("model"), "device": summary.get("device"),
+            "peak_memory_mb": summary.get("peak_memory_mb"), "load_before": load0, "load_after": loadavg()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("recipes", nargs="+", help="names in configs/ (or paths of YAML files)")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--repeats", type=int, default=1, help="runs per recipe (medians are reported)")
+    ap.add_argument("--set", nargs="+", default=[], dest="sets", metavar="KEY=VALUE")
+    args = ap.parse_args()
+    old = read_result("time_to_accuracy") or {}
+    runs = dict(old.get("recipes", {}))
+    for recipe in args.recipes:
+        rows = []
+        for i in range(args.repeats):
+            log(f"{recipe} run {i + 1}/{args.repeats} (load {loadavg()})")
+            rows.append(run_recipe(recipe, device=args.device, sets=args.sets))
+            log(f"  {rows[-1]['wall_s']:.1f}s wall, test acc {rows[-1]['test_acc']}")
+        runs[recipe] = {"runs": rows, "command": command(), "machine": machine()}
+    write_result("time_to_accuracy", {"recipes": runs})
+
+
+if __name__ == "__main__":
+    main()
