@@ -134,6 +134,21 @@ def busy_now(seconds: float = 3.0) -> float | None:
     return m.fraction()
 
 
+def wait_for_quiet(max_busy: float = 0.10, wait: float = 600) -> float | None:
+    """Wait (up to ``wait`` seconds) until other processes use at most ``max_busy`` of the CPUs;
+    return the share they used last."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = busy_now(3.0)
+        if busy is None or busy <= max_busy:
+            return busy
+        if time.monotonic() >= deadline:
+            log(f"others still use {busy:.0%} of the CPUs after waiting {wait:.0f}s; measuring anyway")
+            return busy
+        log(f"others use {busy:.0%} of the CPUs; waiting for a quieter moment")
+        time.sleep(10)
+
+
 # --------------------------------------------------------------------------------------------------
 # Timing
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, median,
-                     others_summary, read_result, spread, with_threads, write_result)
+                     others_summary, read_result, spread, wait_for_quiet, with_threads, write_result)
 
 # Written before the measurements were taken (a quick probe of the small `cnn` model had shown bf16 +
 # channels_last ~2.7x over fp32 NCHW, and both half-measures, fp32 NHWC and bf16 NCHW, far slower).
@@ -234,6 +234,9 @@ def main() -> None:
     ap.add_argument("--eval-images", type=int, default=2048, help="test images per TTA timing")
     ap.add_argument("--only", nargs="+", choices=list(GROUPS), help="run only these groups")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes of compilation)")
+    ap.add_argument("--wait", type=float, default=0, help="before each group, wait up to this many seconds "
+                    "for other processes to use at most --max-busy of the CPUs")
+    ap.add_argument("--max-busy", type=float, default=0.10)
     ap.add_argument("--no-classic", dest="classic", action="store_false",
                     help="leave the classic loop out of the precision/layout group")
     args = ap.parse_args()
@@ -252,6 +255,8 @@ def main() -> None:
                               "predictions": PREDICTIONS, "checks": CHECKS, "groups": {}}
     log(f"load average before: {result['load_before']}")
     for g in groups:
+        if args.wait:
+            wait_for_quiet(args.max_busy, args.wait)
         log(f"{g} (load {loadavg()})")
         load0 = loadavg()
         out = GROUPS[g](cfg, ds, args)

@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +48,6 @@ sys.path.insert(0, str(HERE))
 
 # --------------------------------------------------------------------------------------------------
 # Running
-
-
-def wait_for_quiet(max_busy: float, wait: float) -> float | None:
-    from _common import busy_now, log
-
-    deadline = time.monotonic() + wait
-    while True:
-        busy = busy_now(3.0)
-        if busy is None or busy <= max_busy or time.monotonic() >= deadline:
-            if busy is not None and busy > max_busy:
-                log(f"still busy ({busy:.0%} of the CPUs used by others) after {wait:.0f}s; measuring anyway")
-            return busy
-        log(f"others use {busy:.0%} of the CPUs; waiting for a quieter moment")
-        time.sleep(10)
 
 
 def run_script(name: str, extra: list[str], env: dict[str, str]) -> None:
@@ -455,11 +440,15 @@ def main() -> int:
         import torch
 
         names = a.only or [n for n in SCRIPTS if n != "gpu_targets" or torch.cuda.is_available()]
+        from _common import wait_for_quiet
+
+        wait = 0 if a.quick else a.wait
         for name in names:
-            wait_for_quiet(a.max_busy, 0 if a.quick else a.wait)
-            run_script(name, QUICK[name] if a.quick else SCRIPTS[name], env)
+            wait_for_quiet(a.max_busy, wait)
+            extra = ["--wait", str(wait), "--max-busy", str(a.max_busy)] if name == "levers" else []
+            run_script(name, (QUICK[name] if a.quick else SCRIPTS[name]) + extra, env)
         if a.tta:
-            wait_for_quiet(a.max_busy, a.wait)
+            wait_for_quiet(a.max_busy, wait)
             time_to_accuracy(a.tta, env)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(collect()), encoding="utf-8")
