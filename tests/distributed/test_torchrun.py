@@ -14,6 +14,7 @@ import dataclasses
 import fcntl
 import json
 import shutil
+import signal
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -151,3 +152,26 @@ def test_an_error_on_rank_zero_alone_ends_both_ranks_with_one_line(fashion_dir, 
     assert len(launch.error_lines()) == 1, launch.stderr  # rank 1 stops too, silently: rank 0 said why
     assert launch.error_lines()[0].startswith(f"error: [rank 0] --out {taken} already exists and is not empty")
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_and_resumes_as_one_process_would(fashion_dir, tmp_path):
+    """Ctrl-C reaches torchrun, which passes SIGINT to both ranks; they agree on it within 32
+    steps, rank 0 checkpoints, and the resumed run ends with the weights of one uninterrupted
+    process with the global batch. Slow (~25 s): `pytest -m slow tests/distributed`."""
+    lenet = [*LENET, "--data-dir", str(fashion_dir), "--epochs", "6", "--quiet"]
+    run = tmp_path / "ddp"
+    started = time.monotonic()
+    proc = start_torchrun(["train", *lenet, "--batch-size", str(PER_RANK), "--out", str(run)], cwd=tmp_path)
+    while not (run / "metrics.jsonl").is_file() and proc.poll() is None:  # epoch 1 is done
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what the terminal sends torchrun on Ctrl-C
+    stopped = finish(proc, started)
+    assert stopped.stdout.count("checkpoint saved. Resume with:") == 1, stopped.stdout  # rank 0 only
+    assert len(rows(run)) < 6
+
+    resumed = torchrun(["train", "--resume", str(run), "--quiet"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert main(["train", *lenet, "--batch-size", str(2 * PER_RANK), "--out", str(tmp_path / "single")]) == 0
+    assert [r["epoch"] for r in rows(run)] == [1, 2, 3, 4, 5, 6]
+    assert_same_weights(run, tmp_path / "single")

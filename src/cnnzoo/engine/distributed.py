@@ -29,8 +29,10 @@ cannot tell why its peer vanished, and on another machine nobody sees that rank'
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
+import gc
 import json
 import os
 import re
@@ -135,6 +137,7 @@ class DistContext:
                               "drop it (--set train.sync_bn=false) for CPU runs")
         seconds = timeout_s()
         timeout = datetime.timedelta(seconds=seconds)
+        atexit.register(gc.collect)  # after an error the trainer, and its DDP, are freed only by then
         try:
             if device.type == "cuda":
                 torch.cuda.set_device(device)
@@ -179,8 +182,12 @@ class DistContext:
             dist.barrier()
 
     def shutdown(self) -> None:
+        """Leave the process group. DDP keeps itself alive in reference cycles, and a DDP (or the
+        group) that is freed only while Python exits makes gloo abort the process now and then
+        ('terminate called without an active exception', exit -6 after a good run): collect it now."""
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+            gc.collect()
 
     # ---------------------------------------------------------------------------------------------
     # Failing together

@@ -602,6 +602,7 @@ class Trainer:
                 self.tb.close(self.run_dir, summary)
             self._final_table(summary)
         self.dist.barrier()
+        self.net = self.model  # let DDP go before the process group it holds (see DistContext.shutdown)
         self.dist.shutdown()
         return RunResult(self.run_dir, summary, self.history)
 
