@@ -39,7 +39,7 @@ def rows(run: Path) -> list[dict]:
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = load_file(str(a / "checkpoints" / "last.safetensors")), load_file(str(b / "checkpoints" / "last.safetensors"))
+    wa, wb = (load_file(str(run / "checkpoints" / "last.safetensors")) for run in (a, b))
     assert wa.keys() == wb.keys()
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")

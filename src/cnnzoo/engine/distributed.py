@@ -101,7 +101,8 @@ class DistContext:
                        local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")),
                        node=env.get("GROUP_RANK") or socket.gethostname())
         except (KeyError, ValueError) as e:
-            raise ConfigError(f"distributed environment is incomplete or malformed ({e}); start with torchrun") from None
+            raise ConfigError(f"distributed environment is incomplete or malformed ({e}); "
+                              "start with torchrun") from None
 
     # ---------------------------------------------------------------------------------------------
     # Start-up
