@@ -179,6 +179,26 @@ def test_batch_larger_than_dataset(fashion_dir, tmp_path, capsys):
     code = main(train_args(fashion_dir, tmp_path / "r", "--batch-size", "5000"))
     err = capsys.readouterr().err
     assert code == 2 and "larger than the training split" in err and "1080" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_dir_is_an_error_not_a_fallback(tmp_path, capsys):
+    code = main(["train", "--model", "cnn", "--data-dir", str(tmp_path / "typo"), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--data-dir {tmp_path / 'typo'} does not exist" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_failed_resume_leaves_the_run_as_it_was(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    before = (run / "config.yaml").read_text()
+    (run / "checkpoints" / "last.state.safetensors").write_bytes(b"broken")
+    assert main(["train", "--resume", str(run), "--epochs", "5"]) == 2
+    assert "not a valid checkpoint" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == before
 
 
 def test_image_size_too_small_for_model(fashion_dir, tmp_path, capsys):

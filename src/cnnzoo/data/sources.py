@@ -148,6 +148,10 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, offl
 
     The error is one line: the folders searched and the ways to get the data.
     """
+    if data_dir is not None and not Path(data_dir).expanduser().exists():
+        # An explicit folder that is not there is a typo, not a reason to use some other copy.
+        raise DataError(f"--data-dir {data_dir} does not exist (for {spec.name}); check the path, or leave "
+                        "--data-dir out to use the usual places (docs/data.md)")
     loc, notes = find(spec, data_dir)
     if loc is not None:
         return loc

@@ -210,9 +210,14 @@ class Trainer:
         target = self.resume_dir or self.requested_dir or (
             Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg))
         self.run_dir = prepare_run_dir(Path(target), resume=self.resume_dir is not None, overwrite=self.overwrite)
+
+    def _write_config(self) -> None:
+        """config.yaml, once every check has passed (a failed resume leaves the run as it was)."""
+        if self.run_dir is None:
+            return
         header = (f"# cnnzoo {__version__} resolved configuration; reproduce with:\n"
                   f"#   cnnzoo train --config {self.run_dir / 'config.yaml'}")
-        saved = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=None))
+        saved = dataclasses.replace(self.cfg, output=dataclasses.replace(self.cfg.output, dir=None))
         try:
             dump_config(saved, self.run_dir / "config.yaml", header)
         except OSError as e:
@@ -255,16 +260,16 @@ class Trainer:
         sizes = [len(s) if s is not None else 0 for s in (ds.train, ds.val, ds.test)]
         self.dist.check_same({"dataset": ds.name, "images": sizes, "model": self.model_name, "params": self.params},
                              where={"from": ds.source})
-        self._make_run_dir()
-        fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
-        model = model.to(rt.device, memory_format=fmt)
-        self.model = model  # the plain module: checkpoints, evaluation, EMA (fit() wraps it for the loop)
-
         bs = cfg.data.batch_size
         if bs > len(ds.train) // self.dist.world_size:
             raise ConfigError(f"data.batch_size {bs} is larger than the training split of {ds.name} "
                               f"({len(ds.train)} images{' per ' + str(self.dist.world_size) + ' ranks' if self.dist.enabled else ''}); "
                               f"use a batch size of at most {max(1, len(ds.train) // self.dist.world_size)}")
+        self._make_run_dir()
+        fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
+        model = model.to(rt.device, memory_format=fmt)
+        self.model = model  # the plain module: checkpoints, evaluation, EMA (fit() wraps it for the loop)
+
         flip = {"auto": ds.flip, "on": True, "off": False}[cfg.data.augment.flip]
         self.flip_ok = ds.flip
         aug = Augment(crop_padding=cfg.data.augment.crop_padding, flip=flip)
@@ -299,6 +304,7 @@ class Trainer:
         self.epoch_elapsed = 0.0
         if self.resume_dir is not None:
             self._restore()
+        self._write_config()
 
     # ---------------------------------------------------------------------------------------------
     def _restore(self) -> None:
