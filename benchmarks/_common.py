@@ -180,6 +180,29 @@ def interleave(runs: dict[str, Callable[[], float]], rounds: int, log: Callable[
     return times
 
 
+NOISY = 0.10  # a window during which other processes used more than this share of the CPUs is "noisy"
+
+
+def robust(values: list[float], others: list[float | None] | None = None, max_busy: float = NOISY
+           ) -> dict[str, Any]:
+    """Median of ``values`` over the quiet windows (others used at most ``max_busy`` of the CPUs)
+    when there are at least two of them, else over all windows; keeps every value and share."""
+    others = list(others) if others is not None else [None] * len(values)
+    quiet = [v for v, o in zip(values, others) if o is not None and o <= max_busy]
+    use = quiet if len(quiet) >= 2 else values
+    return {"median": median(use), "range": spread(values), "all": values, "others": others,
+            "quiet_windows": len(quiet), "median_of": "quiet windows" if use is quiet else "all windows"}
+
+
+def robust_rates(times: Interleaved, work: dict[str, float] | float) -> dict[str, dict[str, Any]]:
+    """Per name, ``robust`` of work / seconds (``work``: images or FLOPs per window, per name or one)."""
+    out = {}
+    for k, ts in times.items():
+        wk = work[k] if isinstance(work, dict) else work
+        out[k] = robust([wk / t for t in ts], getattr(times, "other", {}).get(k))
+    return out
+
+
 def others_summary(times: Interleaved) -> dict[str, float] | None:
     """Median and maximum share of the CPUs that other processes used during the windows."""
     vals = [v for vs in getattr(times, "other", {}).values() for v in vs if v is not None]

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from _common import command, interleave, loadavg, log, machine, median, others_summary, spread, write_result
+from _common import command, interleave, loadavg, log, machine, median, others_summary, robust_rates, write_result
 
 
 def _cuda_flags(benchmark: bool, tf32: bool) -> tuple[bool, bool, bool]:
@@ -84,12 +84,8 @@ class TorchvisionPlain:
         return time.perf_counter() - t0
 
 
-def rates(times: dict[str, list[float]], batch: int, steps: int) -> dict[str, Any]:
-    out = {}
-    for k, ts in times.items():
-        r = [batch * steps / t for t in ts]
-        out[k] = {"median": median(r), "range": spread(r), "all": r}
-    return out
+def rates(times: Any, batch: int, steps: int) -> dict[str, Any]:
+    return robust_rates(times, batch * steps)
 
 
 def classic_ratio(a: Any) -> dict[str, Any]:

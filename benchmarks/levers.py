@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, median,
-                     others_summary, read_result, spread, wait_for_quiet, with_threads, write_result)
+from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, others_summary,
+                     read_result, robust_rates, wait_for_quiet, with_threads, write_result)
 
 # Written before the measurements were taken (a quick probe of the small `cnn` model had shown bf16 +
 # channels_last ~2.7x over fp32 NCHW, and both half-measures, fp32 NHWC and bf16 NCHW, far slower).
@@ -49,6 +49,18 @@ PREDICTIONS = {
                "minutes, hence off by default.",
     "tta_flip": "flip test-time augmentation doubles the evaluation forward passes: evaluation ~2x slower "
                 "(a few seconds per pass over 10,000 images); accuracy +0.1-0.4% (see the recipes).",
+}
+
+# Levers that act on accuracy, not on the speed of a step: predicted here, measured by the
+# time-to-accuracy recipes (benchmarks/time_to_accuracy.py), not by this script.
+ACCURACY_PREDICTIONS = {
+    "one-cycle schedule": "reaches a given accuracy in fewer epochs than a constant or step schedule at the same "
+                          "peak rate (~+0.3-0.5% test accuracy for a short run); no cost per step",
+    "label smoothing 0.1": "+0.1-0.3% test accuracy on Fashion-MNIST's confusable classes (shirt/T-shirt/pullover); "
+                           "no measurable cost per step",
+    "flip TTA": "+0.1-0.4% test accuracy; doubles the evaluation time (timed in the group above)",
+    "EMA of weights": "+0.1-0.3% for short runs that end at a still-noisy point; useless with a schedule that "
+                      "already anneals to zero (one-cycle); ~1% per step (timed in the group above)",
 }
 
 # The same predictions as numbers: (variant, reference variant, lowest, highest) for the ratio of
@@ -103,12 +115,8 @@ def _timed(b: Any, steps: int) -> Callable[[], float]:
     return lambda: b.run(steps)
 
 
-def _rates(times: dict[str, list[float]], batch: dict[str, int], steps: int) -> dict[str, dict[str, Any]]:
-    out = {}
-    for k, ts in times.items():
-        r = [batch[k] * steps / t for t in ts]
-        out[k] = {"median": median(r), "range": spread(r), "all": r}
-    return out
+def _rates(times: Any, batch: dict[str, int], steps: int) -> dict[str, dict[str, Any]]:
+    return robust_rates(times, {k: batch[k] * steps for k in times})
 
 
 def group_precision_layout(cfg: Any, ds: Any, a: Any) -> dict[str, Any]:
@@ -199,8 +207,7 @@ def group_tta_flip(cfg: Any, ds: Any, a: Any) -> dict[str, Any]:
 
     run(False)()  # warm-up
     times = interleave({"plain": run(False), "flip_tta": run(True)}, a.rounds, log)
-    rates = {k: {"median": median([n / x for x in v]), "range": spread([n / x for x in v]),
-                 "all": [n / x for x in v]} for k, v in times.items()}
+    rates = robust_rates(times, n)
     return {"baseline": "plain", "rates": rates, "unit": "evaluated images/s", "eval_images": n,
             "others_cpu_share": others_summary(times)}
 
@@ -252,7 +259,8 @@ def main() -> None:
                               "settings": {"model": args.model, "rounds": args.rounds, "steps": args.steps,
                                            "warmup": args.warmup, "batch_size": cfg.data.batch_size,
                                            "dataset": ds.name},
-                              "predictions": PREDICTIONS, "checks": CHECKS, "groups": {}}
+                              "predictions": PREDICTIONS, "checks": CHECKS,
+                              "accuracy_predictions": ACCURACY_PREDICTIONS, "groups": {}}
     log(f"load average before: {result['load_before']}")
     for g in groups:
         if args.wait:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -56,10 +55,9 @@ def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), 
         if sets:
             args += ["--set", *sets]
         cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "cnnzoo", *args]
-        env = {k: v for k, v in os.environ.items() if k != "CNNZOO_THREADS"}
         load0 = loadavg()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"{recipe} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
