@@ -290,7 +290,7 @@ def _render_target4(cpu: dict[str, Any] | None, w: Any) -> None:
 
 
 def _render_tta(tta: dict[str, Any] | None, w: Any) -> None:
-    w("## 3. Time to accuracy (CPU)")
+    w("## 3. Time to accuracy: the recipes (CPU)")
     w("")
     if not tta or not tta.get("recipes"):
         w("Not measured yet: the recipes are being tuned in configs/. The runner is "
