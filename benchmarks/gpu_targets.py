@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from _common import command, interleave, loadavg, log, machine, median, others_summary, robust_rates, write_result
 
 
-def _cuda_flags(benchmark: bool, tf32: bool) -> tuple[bool, bool, bool]:
+def _cuda_flags(benchmark: bool, matmul_tf32: bool) -> tuple[bool, bool, bool]:
     old = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cudnn.benchmark = benchmark
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = True if not tf32 else tf32  # PyTorch's default for convolutions is True
+    torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
     return old
 
 
@@ -56,31 +56,36 @@ def with_flags(flags: tuple[bool, bool], fn: Callable[[], float]) -> Callable[[]
 class TorchvisionPlain:
     """torchvision's resnet50 in a plain training loop on one fixed batch resident on the GPU."""
 
-    def __init__(self, batch_size: int, num_classes: int, *, amp: bool, channels_last: bool, lr: float = 0.1):
+    def __init__(self, batch_size: int, num_classes: int, *, amp: bool, channels_last: bool, lr: float = 0.1,
+                 device: str = "cuda", size: int = 224):
         import torchvision  # only on the GPU image
 
-        self.net = torchvision.models.resnet50(num_classes=num_classes).cuda()
+        self.device = torch.device(device)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.net = self.net.to(memory_format=fmt)
+        self.net = torchvision.models.resnet50(num_classes=num_classes).to(self.device, memory_format=fmt)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-        self.x = torch.randn(batch_size, 3, 224, 224, device="cuda").to(memory_format=fmt)
-        self.y = torch.randint(0, num_classes, (batch_size,), device="cuda")
+        self.x = torch.randn(batch_size, 3, size, size, device=self.device).contiguous(memory_format=fmt)
+        self.y = torch.randint(0, num_classes, (batch_size,), device=self.device)
         self.amp = amp
         self.params = sum(p.numel() for p in self.net.parameters())
 
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def step(self) -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss = F.cross_entropy(self.net(self.x), self.y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
 
     def run(self, steps: int) -> float:
-        torch.cuda.synchronize()
+        self._sync()
         t0 = time.perf_counter()
         for _ in range(steps):
             self.step()
-        torch.cuda.synchronize()
+        self._sync()
         return time.perf_counter() - t0
 
 
@@ -94,11 +99,11 @@ def classic_ratio(a: Any) -> dict[str, Any]:
     from cnnzoo.config import load_config
     from cnnzoo.engine.bench import TrainBench
 
-    cfg = load_config(model="resnet18", overrides={"data.offline": True, "train.device": "cuda"})
+    cfg = load_config(model="resnet18", overrides={"data.offline": True, "train.device": a.device})
     zoo = TrainBench(cfg)
     ds = zoo.trainer.ds
     classic = {w: ClassicBench("resnet18", batch_size=cfg.data.batch_size, workers=w, warmup=a.warmup, data=ds,
-                               device="cuda", crop_padding=cfg.data.augment.crop_padding, lr=cfg.optim.lr)
+                               device=a.device, crop_padding=cfg.data.augment.crop_padding, lr=cfg.optim.lr)
                for w in (4, 0)}
     zoo.run(a.warmup)
     plain = (False, False)  # PyTorch's defaults: no cuDNN autotuning, no TF32 matmuls
@@ -115,14 +120,24 @@ def resnet50_vs_torchvision(a: Any) -> dict[str, Any]:
     from cnnzoo.config import load_config
     from cnnzoo.engine.bench import TrainBench
 
-    sets = ["data.dataset=synthetic", "data.channels=3", "data.image_size=224", f"data.batch_size={a.batch_size}",
-            "train.device=cuda"]
+    sets = ["data.dataset=synthetic", "data.channels=3", f"data.image_size={a.image_size}",
+            f"data.batch_size={a.batch_size}", f"train.device={a.device}"]
     zoo = {"cnnzoo": TrainBench(load_config(model="resnet50", sets=sets))}
     if a.compile:
         zoo["cnnzoo_compiled"] = TrainBench(load_config(model="resnet50", sets=[*sets, "train.compile=true"]))
     ncls = len(zoo["cnnzoo"].trainer.ds.classes)
-    tv = {"torchvision_fp32": TorchvisionPlain(a.batch_size, ncls, amp=False, channels_last=False),
-          "torchvision_bf16_cl": TorchvisionPlain(a.batch_size, ncls, amp=True, channels_last=True)}
+    try:
+        import torchvision  # noqa: F401 - present on the GPU image only
+    except ImportError:
+        if a.device.startswith("cuda"):
+            raise SystemExit("torchvision is not installed: the ResNet-50 comparison needs it") from None
+        log("  torchvision is not installed: smoke run without the torchvision sides")
+        tv = {}
+    else:
+        tv = {"torchvision_fp32": TorchvisionPlain(a.batch_size, ncls, amp=False, channels_last=False,
+                                                   device=a.device, size=a.image_size),
+              "torchvision_bf16_cl": TorchvisionPlain(a.batch_size, ncls, amp=True, channels_last=True,
+                                                      device=a.device, size=a.image_size)}
     plain = (False, False)
     runs: dict[str, Callable[[], float]] = {}
     for k, b in zoo.items():
@@ -136,10 +151,12 @@ def resnet50_vs_torchvision(a: Any) -> dict[str, Any]:
     times = interleave(runs, a.rounds, log)
     r = rates(times, a.batch_size, a.steps)
     return {"batch_size": a.batch_size, "device": zoo["cnnzoo"].rt.describe(),
-            "params": {"cnnzoo": zoo["cnnzoo"].trainer.params, "torchvision": tv["torchvision_fp32"].params},
+            "params": {"cnnzoo": zoo["cnnzoo"].trainer.params,
+                       "torchvision": tv["torchvision_fp32"].params if tv else None},
             "rates": r, "ratio": {k: r["cnnzoo"]["median"] / v["median"] for k, v in r.items() if k != "cnnzoo"},
             "others_cpu_share": others_summary(times),
-            "peak_mem_mb_cnnzoo_and_all": torch.cuda.max_memory_allocated() / 2**20}
+            "image_size": a.image_size,
+            "peak_mem_mb_all": torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else None}
 
 
 def main() -> None:
@@ -152,15 +169,18 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=128, help="ResNet-50 batch")
     ap.add_argument("--compile", action="store_true", help="also time cnnzoo's ResNet-50 compiled")
+    ap.add_argument("--image-size", type=int, default=224, help="ResNet-50 input size")
+    ap.add_argument("--device", default="cuda",
+                    help="cuda; 'cpu' only checks that the script runs (results go to gpu_targets_smoke.json)")
     a = ap.parse_args()
-    if not torch.cuda.is_available():
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: the GPU targets need one (nothing written)")
     result: dict[str, Any] = {"command": command(), "machine": machine(), "load_before": loadavg()}
     if not a.skip_recipe:
         from time_to_accuracy import ROOT, run_recipe
 
         if (ROOT / "configs" / f"{a.recipe}.yaml").is_file():
-            runs = [run_recipe(a.recipe, device="cuda") for _ in range(a.repeats)]
+            runs = [run_recipe(a.recipe, device=a.device) for _ in range(a.repeats)]
             result["time_to_94"] = {"recipe": a.recipe, "runs": runs,
                                     "median_wall_s": median([r["wall_s"] for r in runs]),
                                     "median_test_acc": median([r["test_acc"] for r in runs])}
@@ -174,7 +194,8 @@ def main() -> None:
     result["resnet50"] = resnet50_vs_torchvision(a)
     log(f"  {result['resnet50']['ratio']}")
     result["load_after"] = loadavg()
-    log(f"wrote {write_result('gpu_targets', result)}")
+    name = "gpu_targets" if a.device.startswith("cuda") else "gpu_targets_smoke"
+    log(f"wrote {write_result(name, result)}")
 
 
 if __name__ == "__main__":

@@ -175,7 +175,7 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
         t = gpu.get("time_to_94", {})
         if "median_wall_s" in t:
             w(f"| GPU: Fashion-MNIST to 94% | <= 10 s on one H100 | {t['median_wall_s']:.1f} s wall, "
-              f"{_pct(t['median_test_acc'])} (`{t['recipe']}`) | "
+              f"{100 * t['median_test_acc']:.2f}% (`{t['recipe']}`) | "
               f"{_met(t['median_wall_s'] <= 10 and t['median_test_acc'] >= 0.94)} |")
         else:
             w(f"| GPU: Fashion-MNIST to 94% | <= 10 s on one H100 | not measured: {t.get('skipped', 'skipped')} | - |")
@@ -437,8 +437,10 @@ def _render_gpu(gpu: dict[str, Any] | None, w: Any) -> None:
     elif t:
         w(f"Fashion-MNIST to 94%: not measured ({t.get('skipped')}).")
         w("")
+    size = gpu["resnet50"].get("image_size", 224)
     for key, title in (("classic", "cnnzoo vs the classic loop (resnet18, 1x28x28, batch 128)"),
-                       ("resnet50", "ResNet-50 at 3x224x224 vs torchvision")):
+                       ("resnet50", f"ResNet-50 at 3x{size}x{size}, batch {gpu['resnet50']['batch_size']}, "
+                                    "vs torchvision")):
         g = gpu[key]
         w(f"**{title}** ({g['device']}):")
         w("")
