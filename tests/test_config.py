@@ -102,7 +102,7 @@ def test_set_values_are_read_as_yaml():
     assert parse_override("optim.lr=1e-3")[1] in (0.001, "1e-3")
     cfg = load_config(sets=["optim.lr=1e-3", "model.kwargs.width=0.5"])
     assert cfg.optim.lr == pytest.approx(1e-3)
-    assert cfg.model.kwargs == {"width": 0.5}
+    assert cfg.model.kwargs["width"] == 0.5
 
 
 def test_on_off_read_by_yaml_as_booleans_still_work(tmp_path):
@@ -176,3 +176,19 @@ def test_print_config_shows_the_resolved_recipe(capsys):
     data = yaml.safe_load(capsys.readouterr().out)
     assert data["model"]["name"] == "cnn" and data["train"]["epochs"] == 3 and data["optim"]["lr"] == 0.05
     assert validate(data) == load_config(model="cnn", overrides={"train.epochs": 3}, sets=["optim.lr=0.05"])
+
+
+def test_model_named_by_its_recipe_keeps_the_recipes_network():
+    """`--model resnet` is the ResNet recipe as written (its network and width); `--model resnet50`
+    trains resnet50 with the family's settings but not the recipe's builder arguments."""
+    from cnnzoo.config import find_recipe
+
+    recipe = load_config(find_recipe("resnet"))
+    by_name = load_config(model="resnet")
+    assert by_name == recipe
+    other = load_config(model="resnet50")
+    assert other.model.name == "resnet50" and other.model.kwargs == {}
+    assert other.optim == recipe.optim and other.train.epochs == recipe.train.epochs
+    assert load_config() == recipe  # `cnnzoo train` with no arguments
+    widened = load_config(model="resnet", sets=["model.kwargs.width_mult=1"])
+    assert widened.model.kwargs["width_mult"] == 1

@@ -530,10 +530,17 @@ def load_config(
     defaults = find_recipe("defaults")
     if defaults is not None:
         merged = _read_yaml(defaults, source)
+    # `--model resnet` names a recipe (configs/resnet.yaml): the recipe's own choice of network
+    # (say resnet18 at a quarter width) stands. `--model resnet50` names a network: it trains with
+    # its family's recipe, without that recipe's builder arguments.
+    chosen = model
     if model is not None:
         recipe = find_recipe(_recipe_name(model))
         if recipe is not None:
-            merged = _merge(merged, _load_layers(recipe, source))
+            layer = _load_layers(recipe, source)
+            merged = _merge(merged, layer)
+            if recipe.stem == model and isinstance(layer.get("model"), dict) and "name" in layer["model"]:
+                chosen = str(layer["model"]["name"])
     elif config is None:
         recipe = find_recipe(DEFAULT_RECIPE)
         if recipe is not None:
@@ -542,8 +549,8 @@ def load_config(
         merged = _merge(merged, _load_layers(Path(config), source))
     merged.pop("notes", None)
     layered: dict[str, Any] = {}
-    if model is not None:
-        layered = _merge(layered, _nest("model.name", model))
+    if chosen is not None:
+        layered = _merge(layered, _nest("model.name", chosen))
         source.where["model.name"] = "--model"
     for key, value in (overrides or {}).items():
         if value is None:
@@ -556,10 +563,10 @@ def load_config(
         _check_override_key(key)
         layered = _merge(layered, _nest(key, value))
         source.where[key] = f"--set {key}"
-    if model is not None and "model" in merged and merged["model"].get("name") != model:
-        # A different model than the file's: its builder arguments do not carry over.
-        if _recipe_name(str(merged["model"].get("name", ""))) != _recipe_name(model):
-            merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
+    if model is not None and chosen == model and find_recipe(model) is None and isinstance(merged.get("model"), dict):
+        # A network named by --model: the recipe's builder arguments were for its own choice and do
+        # not carry over (--set model.kwargs.NAME=VALUE sets them).
+        merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
     return validate(_merge(merged, layered), source)
 
 

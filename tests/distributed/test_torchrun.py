@@ -131,7 +131,7 @@ def test_data_missing_on_one_machine_stops_both_machines_with_its_message(fashio
     agents = [start_torchrun(args, cwd=m, nproc=1, port=port, nodes=(i, 2)) for i, m in enumerate(machines)]
     first, second = (finish(a, started) for a in agents)
 
-    missing = "fashion-mnist: offline and not found (looked in data;"
+    missing = "--data-dir data does not exist (for fashion-mnist)"
     assert first.returncode != 0 and second.returncode != 0
     assert len(second.error_lines()) == 1, second.stderr
     assert second.error_lines()[0].startswith(f"error: [rank 1] {missing}")
