@@ -383,8 +383,11 @@ def _render_levers(lev: dict[str, Any], w: Any) -> None:
         if checks:
             w("*Outcome:* " + "; ".join(_check_text(res, c) for c in checks) + ".")
             w("")
+        if res.get("competitor"):
+            w(f"Competing load: {res['competitor']}.")
+            w("")
         others = res.get("others_cpu_share")
-        noisy = others and others["max"] > NOISY
+        noisy = others and others["max"] > NOISY and not res.get("competitor")
         w(f"<sub>{res.get('date', '')}; load average {res.get('load_before')} -> {res.get('load_after')}"
           + (f"; others used median {_pct(others['median'])}, max {_pct(others['max'])} of the CPUs"
              f"{' (**noisy**)' if noisy else ''}" if others else "") + "</sub>")
