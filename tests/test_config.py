@@ -174,7 +174,7 @@ def test_print_config_shows_the_resolved_recipe(capsys):
 
     assert main(["train", "--model", "cnn", "--epochs", "3", "--set", "optim.lr=0.05", "--print-config"]) == 0
     data = yaml.safe_load(capsys.readouterr().out)
-    assert data["model"]["name"] == "cnn" and data["train"]["epochs"] == 3 and data["optim"]["lr"] == 0.05
+    assert data["model"]["name"] == "convnet" and data["train"]["epochs"] == 3 and data["optim"]["lr"] == 0.05
     assert validate(data) == load_config(model="cnn", overrides={"train.epochs": 3}, sets=["optim.lr=0.05"])
 
 
@@ -192,3 +192,35 @@ def test_model_named_by_its_recipe_keeps_the_recipes_network():
     assert load_config() == recipe  # `cnnzoo train` with no arguments
     widened = load_config(model="resnet", sets=["model.kwargs.width_mult=1"])
     assert widened.model.kwargs["width_mult"] == 1
+
+
+SEED_NAMES = ("cnn", "alexnet", "vgg", "nin", "googlenet", "batchnorm", "resnet", "densenet", "senet", "mlpmixer",
+              "mobilenet")
+
+
+@pytest.mark.parametrize("seed", SEED_NAMES)
+def test_every_seed_model_has_a_recipe_that_builds_and_says_what_it_reached(seed):
+    """configs/<seed>.yaml exists, validates, trains the seed's network (its alias), and its header
+    states the goal and what was measured (or that nothing was)."""
+    from cnnzoo.config import find_recipe
+    from cnnzoo.models.registry import create_model, resolve_name
+
+    path = find_recipe(seed)
+    assert path is not None and path.name == f"{seed}.yaml"
+    text = path.read_text()
+    assert "# Measured:" in text and ("# Goal:" in text or seed == "resnet")
+    cfg = load_config(model=seed)
+    assert resolve_name(cfg.model.name) == resolve_name(seed)
+    assert load_config(model=seed, overrides={"train.epochs": 1}).train.epochs == 1  # compare --epochs 1
+    model = create_model(cfg.model.name, num_classes=10, in_channels=1, image_size=28, **cfg.model.kwargs)
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_recipe_files_all_validate():
+    from cnnzoo.config import find_recipe
+
+    folder = find_recipe("defaults").parent
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
+    assert set(SEED_NAMES) <= set(names)
+    for name in names:
+        load_config(folder / f"{name}.yaml")

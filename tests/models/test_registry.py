@@ -13,7 +13,7 @@ REQUIRED = ["resnet18", "resnet34", "resnet50", "vgg11", "vgg16", "alexnet", "de
 
 # The seed's model names and what they build now.
 SEED_ALIASES = {"cnn": "convnet", "alexnet": "alexnet", "vgg": "vgg11_quarter", "nin": "nin",
-                "googlenet": "googlenet", "batchnorm": "lenet5_bn", "resnet": "resnet18", "densenet": "densenet121",
+                "googlenet": "googlenet", "batchnorm": "lenet5_bn", "resnet": "resnet18", "densenet": "densenet_bc_100",
                 "senet": "seresnet18", "mlpmixer": "mixer_t4", "mobilenet": "mobilenet_v2"}
 
 

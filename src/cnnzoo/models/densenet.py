@@ -159,7 +159,7 @@ _TV = "torchvision"
 
 
 @register_model(family="densenet", paper=PAPER, reference_params=7_978_856, reference_macs=2.83e9,
-                reference_source=_TV, aliases=("densenet",))
+                reference_source=_TV)
 def densenet121(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
                 drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
     """DenseNet-121: k=32, dense blocks of 6-12-24-16 layers."""
@@ -196,7 +196,7 @@ def densenet161(num_classes: int = 10, in_channels: int = 1, image_size: int = 2
 
 @register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
                 reference_params=800_000, reference_params_exact=False,
-                reference_source="paper Table 2 (rounded)")
+                reference_source="paper Table 2 (rounded)", aliases=("densenet",))
 def densenet_bc_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
                     growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
                     small_input: bool | None = None) -> DenseNet:
