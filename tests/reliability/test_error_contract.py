@@ -110,6 +110,17 @@ def test_empty_and_single_class_folders(tmp_path, capsys):
     assert_one_line_error(code, err, "class")
 
 
+def test_image_folder_that_does_not_exist_or_is_a_file(tmp_path, capsys):
+    missing = tmp_path / "my_photos"
+    code, _, err = run_cli(capsys, "train", "--dataset", "folder", "--data-dir", missing, "--out", tmp_path / "r")
+    assert_one_line_error(code, err, f"{missing} does not exist")
+    a_file = tmp_path / "photo.png"
+    a_file.write_bytes(b"")
+    code, _, err = run_cli(capsys, "train", "--dataset", "folder", "--data-dir", a_file, "--out", tmp_path / "r")
+    assert_one_line_error(code, err, f"{a_file} is not a folder")
+    assert not (tmp_path / "r").exists()
+
+
 def test_predict_unreadable_and_missing_images(small_run, tmp_path, capsys):
     junk = tmp_path / "notes.png"
     junk.write_text("this is not a picture")

@@ -176,7 +176,8 @@ def _folder_root(name: str, data_dir: str | os.PathLike | None) -> Path | None:
     if key.replace("_", "-") not in DATASETS and (looks_like_path or Path(name).is_dir()):
         root = Path(name).expanduser()
         if not root.is_dir():
-            raise DataError(f"{root} is not a folder (an image folder is ROOT/<class>/<image>)")
+            raise DataError(f"{root} {'is not a folder' if root.exists() else 'does not exist'} "
+                            "(an image folder is ROOT/<class>/<image>)")
         return root
     return None
 

@@ -342,7 +342,8 @@ def scan_folder(root: str | os.PathLike) -> FolderIndex:
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"{root} is not a folder (an image folder is ROOT/<class>/<image>)")
+        raise DataError(f"{root} {'is not a folder' if root.exists() else 'does not exist'} "
+                            "(an image folder is ROOT/<class>/<image>)")
     skipped: list[Path] = []
     top = _class_dirs(root)
     split_dirs = {s: root / s for s in ("train", "val", "test") if s in top}
