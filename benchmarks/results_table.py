@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -104,7 +105,24 @@ def human(v: str | int) -> str:
     return f"{n:g}"
 
 
-def render(out: Path, args: argparse.Namespace, command: list[str], wall_s: float | None) -> str:
+PLOTS = ("acc_vs_params.png", "acc_vs_macs.png", "acc_vs_time.png", "curves.png")
+
+
+def copy_plots(out: Path, doc: Path) -> list[str]:
+    """Copy the compare folder's trade-off plots beside the doc (runs/ is not committed); return their
+    paths relative to the doc."""
+    dest = doc.parent / "img" / out.name
+    shown = []
+    for name in PLOTS:
+        if (out / name).is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / name, dest / name)
+            shown.append(f"img/{out.name}/{name}")
+    return shown
+
+
+def render(out: Path, args: argparse.Namespace, command: list[str], wall_s: float | None,
+           plots: list[str] = ()) -> str:
     board = out / "leaderboard.csv"
     lines: list[str] = []
     if not board.is_file():
@@ -162,7 +180,12 @@ def render(out: Path, args: argparse.Namespace, command: list[str], wall_s: floa
         missing = [m for m in SEED_MODELS if m not in alias]
         if missing:
             lines += ["", f"Not in this table: {', '.join(missing)}."]
-        lines += ["", f"The compare folder with the plots and every run: `{out}`.", ""]
+        if plots:
+            lines += ["", "Test accuracy against parameters, MACs and training time (the Pareto front joined), and "
+                      "every run's curves, drawn by `cnnzoo compare`:", ""]
+            lines += [f"![{Path(p).stem.replace('_', ' ')}]({p})" for p in plots]
+        where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+        lines += ["", f"The compare folder (leaderboard.md/.csv/.html, plots, every run) was `{where}`.", ""]
     lines += ["### Published Fashion-MNIST figures (references, not measured here)", "",
               "Submitted results from the [Fashion-MNIST benchmark table]"
               "(https://github.com/zalandoresearch/fashion-mnist#benchmark), which its maintainers list without "
@@ -204,7 +227,8 @@ def main() -> int:
         if rc != 0:
             print(f"compare exited with {rc}; run the same command again to continue", file=sys.stderr)
             return rc
-    write_doc(args.doc, render(out, args, command, wall))
+    plots = copy_plots(out, args.doc) if (out / "leaderboard.csv").is_file() else []
+    write_doc(args.doc, render(out, args, command, wall, plots))
     print(f"wrote {args.doc}")
     return 0
 
