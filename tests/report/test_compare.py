@@ -216,3 +216,29 @@ def test_out_must_be_a_compare_folder(compared, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["compare", run, "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in one_error_line(capsys.readouterr().err)
+
+
+def test_point_labels_do_not_overprint_when_points_crowd():
+    """Five models at nearly the same cost and accuracy: every name stays readable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Annotation, Text
+
+    from cnnzoo.report.compare import _label_points
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    points = [(f"model_{i}", 2e8 * (1 + 0.05 * i), 88.0 + 0.1 * i) for i in range(5)] + [("far", 1e6, 20.0)]
+    ax.scatter([c for _, c, _ in points], [a for _, _, a in points])
+    ax.set_xscale("log")
+    _label_points(ax, points)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    # the text's own box (an annotation's extent also spans its leader line)
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts if isinstance(t, Annotation)]
+    assert len(boxes) == len(points)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two point labels overprint"
+    plt.close(fig)

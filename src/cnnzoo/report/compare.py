@@ -214,8 +214,6 @@ def plot_tradeoff(rows: Sequence[Row], cost: str, path: Path) -> bool:
                 alpha=0.8, zorder=2)
         ax.scatter([c for c, _, _ in front], [a for _, a, _ in front], s=140, marker="*", color="#c78a00",
                    edgecolor="black", linewidths=0.5, label="Pareto front", zorder=4)
-    for r, c, a in pts:
-        ax.annotate(r.label, (c, a), textcoords="offset points", xytext=(6, 4), fontsize=8)
     costs = [c for _, c, _ in pts]
     if max(costs) / min(costs) > 20:
         ax.set_xscale("log")
@@ -228,10 +226,32 @@ def plot_tradeoff(rows: Sequence[Row], cost: str, path: Path) -> bool:
     ax.set(xlabel=label + (" (log scale)" if ax.get_xscale() == "log" else ""), ylabel="test accuracy (%)",
            title=f"test accuracy vs {label.split(' (')[0]}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize=8)
     ax.margins(x=0.15, y=0.12)
+    _label_points(ax, [(r.label, c, a) for r, c, a in pts])
+    ax.legend(loc="best", fontsize=8)
     _save(fig, path)
     return True
+
+
+def _label_points(ax: Any, points: Sequence[tuple[str, float, float]], fontsize: float = 8) -> None:
+    """Name every point without labels overprinting each other: each label goes to the right of its
+    point, moved up or down by a line (with a thin leader) until it clears the labels placed before."""
+    fig = ax.figure
+    fig.canvas.draw()  # settle limits and scales so that data -> points is final
+    to_pt = 72.0 / fig.dpi
+    height, placed = fontsize * 1.3, []
+    for label, c, a in sorted(points, key=lambda t: -t[2]):
+        x, y = ax.transData.transform((c, a)) * to_pt
+        width = 0.62 * fontsize * len(label)
+        for k in range(25):
+            dy = 2 + (-1) ** k * ((k + 1) // 2) * height  # 2, 2 - h, 2 + h, 2 - 2h, ...
+            box = (x + 6, y + dy, x + 6 + width, y + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        leader = {"arrowstyle": "-", "lw": 0.5, "color": "#8a96a3"} if k else None
+        ax.annotate(label, (c, a), textcoords="offset points", xytext=(6, dy), fontsize=fontsize,
+                    va="bottom", arrowprops=leader)
 
 
 def plot_curves(rows: Sequence[Row], path: Path) -> bool:
