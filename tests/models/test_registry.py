@@ -102,6 +102,8 @@ def test_base_arguments_are_checked(arg, value):
 def test_invalid_option_values_are_model_errors():
     with pytest.raises(ModelError, match="init must be 'kaiming' or 'xavier'"):
         create_model("vgg11", init="orthogonal")
+    with pytest.raises(ModelError, match="NiN init must be 'xavier' or 'kaiming'"):
+        create_model("nin", init="he")
     with pytest.raises(ModelError, match="branch3_kernel must be 3 or 5"):
         create_model("googlenet", branch3_kernel=7)
     with pytest.raises(ModelError, match="width_mult must be positive"):

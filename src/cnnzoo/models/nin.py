@@ -24,7 +24,10 @@ What we changed from the paper, and why:
   widths; the paper's released ImageNet model differs in details, so we quote no reference count.
 - Small images (under 67 px, the least the 11x11 stride-4 stem and three pools can take): the
   first NiN block uses a 3x3 stride-1 convolution, so 28 px go 28 -> 13 -> 6 -> 2 through the pools.
-- Initialization: Xavier uniform with zero biases, as d2l (the seed's reference) does.
+- Initialization: Xavier uniform with zero biases, as d2l (the seed's reference) does
+  (``init="xavier"``). Without BatchNorm, nine ReLU layers initialized for linear units shrink the
+  signal at every layer and the network starts slowly; ``init="kaiming"`` (He normal) keeps its
+  scale.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ModelError
 from .base import ZooModel, wants_small_input
 from .layers import smallest_input
 from .registry import Paper, register_model
@@ -49,7 +53,7 @@ class NiNBlock(nn.Sequential):
     """A convolution followed by two 1x1 convolutions, each with a ReLU: an MLP slid over the image."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0) -> None:
+                 padding: int = 0, init: str = "xavier") -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
@@ -57,7 +61,10 @@ class NiNBlock(nn.Sequential):
         )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
+                if init == "kaiming":
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
 
@@ -65,18 +72,20 @@ class NiN(ZooModel):
     """Three NiN blocks with max-pools, and a NiN block per class read out by global average pooling."""
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
-                 dropout: float = DROPOUT, small_input: bool | None = None) -> None:
+                 dropout: float = DROPOUT, init: str = "xavier", small_input: bool | None = None) -> None:
+        if init not in ("xavier", "kaiming"):
+            raise ModelError(f"NiN init must be 'xavier' or 'kaiming', got {init!r}")
         paper_min = smallest_input(_PAPER_STEPS, at_least=32)
         small = wants_small_input(image_size, small_input, paper_min)
         min_size = smallest_input(_SMALL_STEPS, at_least=8) if small else paper_min
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=min_size)
-        self.small_input = small
-        first = NiNBlock(in_channels, 96, 3, 1, 1) if small else NiNBlock(in_channels, 96, 11, 4, 0)
+        self.small_input, self.init = small, init
+        first = NiNBlock(in_channels, 96, 3, 1, 1, init) if small else NiNBlock(in_channels, 96, 11, 4, 0, init)
         self.features = nn.Sequential(
             first, nn.MaxPool2d(3, 2),
-            NiNBlock(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2),
-            NiNBlock(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2),
+            NiNBlock(96, 256, 5, 1, 2, init), nn.MaxPool2d(3, 2),
+            NiNBlock(256, 384, 3, 1, 1, init), nn.MaxPool2d(3, 2),
         )
         self.num_features = 384
         self.dropout = nn.Dropout(dropout)
@@ -85,7 +94,7 @@ class NiN(ZooModel):
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         # The classifier is a whole NiN block whose channels are the classes.
-        return NiNBlock(self.num_features, num_classes, 3, 1, 1)
+        return NiNBlock(self.num_features, num_classes, 3, 1, 1, self.init)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -99,6 +108,6 @@ class NiN(ZooModel):
 
 @register_model(family="nin", paper=PAPER)
 def nin(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, dropout: float = DROPOUT,
-        small_input: bool | None = None) -> NiN:
+        init: str = "xavier", small_input: bool | None = None) -> NiN:
     """Network in Network: NiN blocks (a conv and two 1x1 convs) and a global-average-pooling head."""
-    return NiN(num_classes, in_channels, image_size, dropout=dropout, small_input=small_input)
+    return NiN(num_classes, in_channels, image_size, dropout=dropout, init=init, small_input=small_input)
