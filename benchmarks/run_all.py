@@ -319,6 +319,10 @@ def _render_tta(tta: dict[str, Any] | None, w: Any) -> None:
               f"{r['machine'].get('date')}, torch {r['machine'].get('torch')}, load {x.get('load_before')} -> "
               f"{x.get('load_after')} |")
     w("")
+    for name, r in tta["recipes"].items():
+        if r.get("note"):
+            w(f"* `{name}`: {r['note']}.")
+            w("")
     w("Goals: 93% within 5 minutes of the command's start (we aim for 3) and 94% from a run of at most 10 "
       "minutes. Wall time counts everything a user waits for: Python and torch start-up, reading the data, "
       "training, validation, the final test with flip test-time augmentation, plots and checkpoints. "

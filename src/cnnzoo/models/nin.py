@@ -25,9 +25,10 @@ What we changed from the paper, and why:
 - Small images (under 67 px, the least the 11x11 stride-4 stem and three pools can take): the
   first NiN block uses a 3x3 stride-1 convolution, so 28 px go 28 -> 13 -> 6 -> 2 through the pools.
 - Initialization: Xavier uniform with zero biases, as d2l (the seed's reference) does
-  (``init="xavier"``). Without BatchNorm, nine ReLU layers initialized for linear units shrink the
-  signal at every layer and the network starts slowly; ``init="kaiming"`` (He normal) keeps its
-  scale.
+  (``init="xavier"``). Without BatchNorm the network starts slowly: one epoch on Fashion-MNIST
+  (the recipe, lr 0.05) reached 15.9% test accuracy. ``init="kaiming"`` (He normal) is there to
+  experiment with; in the same run it did no better (10.0%, the class maps' ReLUs died), so it is
+  not the default.
 """
 
 from __future__ import annotations
