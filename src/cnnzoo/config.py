@@ -533,13 +533,14 @@ def load_config(
     # `--model resnet` names a recipe (configs/resnet.yaml): the recipe's own choice of network
     # (say resnet18 at a quarter width) stands. `--model resnet50` names a network: it trains with
     # its family's recipe, without that recipe's builder arguments.
-    chosen = model
+    chosen, names_recipe = model, False
     if model is not None:
         recipe = find_recipe(_recipe_name(model))
         if recipe is not None:
             layer = _load_layers(recipe, source)
             merged = _merge(merged, layer)
-            if recipe.stem == model and isinstance(layer.get("model"), dict) and "name" in layer["model"]:
+            names_recipe = recipe.stem == model
+            if names_recipe and isinstance(layer.get("model"), dict) and "name" in layer["model"]:
                 chosen = str(layer["model"]["name"])
     elif config is None:
         recipe = find_recipe(DEFAULT_RECIPE)
@@ -563,7 +564,7 @@ def load_config(
         _check_override_key(key)
         layered = _merge(layered, _nest(key, value))
         source.where[key] = f"--set {key}"
-    if model is not None and chosen == model and find_recipe(model) is None and isinstance(merged.get("model"), dict):
+    if model is not None and not names_recipe and isinstance(merged.get("model"), dict):
         # A network named by --model: the recipe's builder arguments were for its own choice and do
         # not carry over (--set model.kwargs.NAME=VALUE sets them).
         merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
