@@ -310,7 +310,11 @@ def main() -> None:
     if args.only:  # re-measured groups replace their old results; the others are kept as they were
         old = read_result("levers")
         if old is not None and old.get("settings", {}).get("model") == args.model:
-            result["groups"] = {**old.get("groups", {}), **result["groups"]}
+            for out in result["groups"].values():
+                out["command"] = result["command"]
+            # the page's header keeps describing the full run; each re-measured group names its own
+            header = {k: old[k] for k in ("command", "machine", "load_before", "load_after") if k in old}
+            result = {**result, **header, "groups": {**old.get("groups", {}), **result["groups"]}}
     log(f"wrote {write_result('levers', result)}")
 
 

@@ -80,11 +80,13 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
 
 
-def _rate_cell(r: dict[str, Any]) -> str:
+def _rate_cell(r: dict[str, Any], by_design: bool = False) -> str:
+    """A median (min-max) cell, flagging windows that others' load disturbed (unless the group loads
+    the machine on purpose, ``by_design``)."""
     lo, hi = r["range"]
     cell = f"{r['median']:,.1f} ({lo:,.1f}-{hi:,.1f})"
     n, q = len(r.get("all", [])), r.get("quiet_windows")
-    if q is not None and q < n:
+    if q is not None and q < n and not by_design:
         cell += f" [median of the {q} quiet windows of {n}]" if r.get("median_of") == "quiet windows" \
             else f" [only {q} of {n} windows quiet]"
     return cell
@@ -394,7 +396,7 @@ def _render_levers(lev: dict[str, Any], w: Any) -> None:
         w("|---|---|---|")
         for k, r in res["rates"].items():
             star = " *" if k == res["baseline"] else ""
-            w(f"| {k}{star} | {_rate_cell(r)} | {res['ratio_to_baseline'][k]:.2f}x |")
+            w(f"| {k}{star} | {_rate_cell(r, bool(res.get('competitor')))} | {res['ratio_to_baseline'][k]:.2f}x |")
         w("")
         if "compile_s" in res:
             w(f"Compilation (first compiled step minus first eager step): {res['compile_s']:.0f} s.")
@@ -408,7 +410,8 @@ def _render_levers(lev: dict[str, Any], w: Any) -> None:
             w("")
         others = res.get("others_cpu_share")
         noisy = others and others["max"] > NOISY and not res.get("competitor")
-        w(f"<sub>{res.get('date', '')}; load average {res.get('load_before')} -> {res.get('load_after')}"
+        own = f"`{res['command']}`; " if res.get("command") not in (None, lev.get("command")) else ""
+        w(f"<sub>{own}{res.get('date', '')}; load average {res.get('load_before')} -> {res.get('load_after')}"
           + (f"; others used median {_pct(others['median'])}, max {_pct(others['max'])} of the CPUs"
              f"{' (**noisy**)' if noisy else ''}" if others else "") + "</sub>")
         w("")
