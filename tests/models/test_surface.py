@@ -151,6 +151,33 @@ def test_nin_initialization_choices_reach_the_rebuilt_classifier():
     assert head.out_channels == 5 and abs(float(head.weight.detach().std()) - math.sqrt(2 / (5 * 9))) < 0.05
 
 
+def test_nin_batch_norm_option_normalizes_every_convolution_and_trains():
+    """``batch_norm=True``: BatchNorm between each of the 12 convolutions (class block included) and
+    its ReLU, convolutions without a bias; the plain NiN keeps the paper's biased convolutions."""
+    plain, bn = create_model("nin"), create_model("nin", batch_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    convs = [m for m in bn.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 12 and all(c.bias is None for c in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in bn.modules()) == 12
+    assert isinstance(bn.classifier[1], nn.BatchNorm2d)
+    bn.reset_classifier(5)
+    assert isinstance(bn.classifier[1], nn.BatchNorm2d) and bn.classifier[0].out_channels == 5
+    # each convolution is followed by its BatchNorm, then the ReLU
+    kinds = [type(m).__name__ for m in bn.features[0]]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU"] * 3
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 5, (8,))
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    losses = []
+    for _ in range(5):
+        loss = torch.nn.functional.cross_entropy(bn(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
 def test_mixer_zero_head_and_token_mixing():
     model = create_model("mixer_t4", image_size=28)
     assert (model.classifier.weight == 0).all()

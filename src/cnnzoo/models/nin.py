@@ -29,6 +29,15 @@ What we changed from the paper, and why:
   (the recipe, lr 0.05) reached 15.9% test accuracy. ``init="kaiming"`` (He normal) is there to
   experiment with; in the same run it did no better (10.0%, the class maps' ReLUs died), so it is
   not the default.
+- ``batch_norm=True`` (not in the paper, which predates BatchNorm; like VGG's ``_bn`` variants)
+  puts BatchNorm between every convolution and its ReLU, the class block's included. Twelve ReLU
+  convolutions without normalization are exactly the network BatchNorm was invented for. Probes on
+  Fashion-MNIST (2-core CPU, 2026-11-27), each ``cnnzoo train --model nin --epochs 1 --set
+  train.max_steps=N ...`` with the changes named: plain NiN, SGD lr 0.01, 200 steps: the loss stays
+  at ln 10 = 2.3026 (chance; the signal fades through the layers); plain NiN, ``optim.name=adamw
+  optim.lr=1e-3``, 200 steps: 59.3% validation accuracy (and 79.2% after 4 epochs of a 10-epoch
+  run); ``model.kwargs.batch_norm=true`` with SGD lr 0.1, 150 steps: 79.5%. The Fashion-MNIST
+  recipe (configs/nin.yaml) therefore uses it.
 """
 
 from __future__ import annotations
@@ -54,26 +63,32 @@ class NiNBlock(nn.Sequential):
     """A convolution followed by two 1x1 convolutions, each with a ReLU: an MLP slid over the image."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, init: str = "xavier") -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
-        )
+                 padding: int = 0, init: str = "xavier", batch_norm: bool = False) -> None:
+        layers: list[nn.Module] = []
+        for cin, k, st, pad in ((in_channels, kernel_size, stride, padding), (out_channels, 1, 1, 0),
+                                (out_channels, 1, 1, 0)):
+            # BatchNorm's shift makes the convolution's bias redundant
+            layers.append(nn.Conv2d(cin, out_channels, k, st, pad, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 if init == "kaiming":
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 else:
                     nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
 
 class NiN(ZooModel):
     """Three NiN blocks with max-pools, and a NiN block per class read out by global average pooling."""
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
-                 dropout: float = DROPOUT, init: str = "xavier", small_input: bool | None = None) -> None:
+                 dropout: float = DROPOUT, init: str = "xavier", batch_norm: bool = False,
+                 small_input: bool | None = None) -> None:
         if init not in ("xavier", "kaiming"):
             raise ModelError(f"NiN init must be 'xavier' or 'kaiming', got {init!r}")
         paper_min = smallest_input(_PAPER_STEPS, at_least=32)
@@ -81,12 +96,12 @@ class NiN(ZooModel):
         min_size = smallest_input(_SMALL_STEPS, at_least=8) if small else paper_min
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=min_size)
-        self.small_input, self.init = small, init
-        first = NiNBlock(in_channels, 96, 3, 1, 1, init) if small else NiNBlock(in_channels, 96, 11, 4, 0, init)
+        self.small_input, self.init, self.batch_norm = small, init, batch_norm
+        first = (3, 1, 1) if small else (11, 4, 0)
         self.features = nn.Sequential(
-            first, nn.MaxPool2d(3, 2),
-            NiNBlock(96, 256, 5, 1, 2, init), nn.MaxPool2d(3, 2),
-            NiNBlock(256, 384, 3, 1, 1, init), nn.MaxPool2d(3, 2),
+            NiNBlock(in_channels, 96, *first, init, batch_norm), nn.MaxPool2d(3, 2),
+            NiNBlock(96, 256, 5, 1, 2, init, batch_norm), nn.MaxPool2d(3, 2),
+            NiNBlock(256, 384, 3, 1, 1, init, batch_norm), nn.MaxPool2d(3, 2),
         )
         self.num_features = 384
         self.dropout = nn.Dropout(dropout)
@@ -95,7 +110,7 @@ class NiN(ZooModel):
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         # The classifier is a whole NiN block whose channels are the classes.
-        return NiNBlock(self.num_features, num_classes, 3, 1, 1, self.init)
+        return NiNBlock(self.num_features, num_classes, 3, 1, 1, self.init, self.batch_norm)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -109,6 +124,7 @@ class NiN(ZooModel):
 
 @register_model(family="nin", paper=PAPER)
 def nin(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, dropout: float = DROPOUT,
-        init: str = "xavier", small_input: bool | None = None) -> NiN:
+        init: str = "xavier", batch_norm: bool = False, small_input: bool | None = None) -> NiN:
     """Network in Network: NiN blocks (a conv and two 1x1 convs) and a global-average-pooling head."""
-    return NiN(num_classes, in_channels, image_size, dropout=dropout, init=init, small_input=small_input)
+    return NiN(num_classes, in_channels, image_size, dropout=dropout, init=init, batch_norm=batch_norm,
+               small_input=small_input)
