@@ -37,7 +37,7 @@ What we changed from the paper, and why:
   at ln 10 = 2.3026 (chance; the signal fades through the layers); plain NiN, ``optim.name=adamw
   optim.lr=1e-3``, 200 steps: 59.3% validation accuracy (and 79.2% after 4 epochs of a 10-epoch
   run); ``model.kwargs.batch_norm=true`` with SGD lr 0.1, 150 steps: 79.5%. The Fashion-MNIST
-  recipe (configs/nin.yaml) therefore uses it.
+  recipe (configs/nin.yaml) therefore uses it, and reaches 93.44% test accuracy in 8 epochs.
 """
 
 from __future__ import annotations
