@@ -206,3 +206,22 @@ def test_lenet_bn_normalizes_every_layer_but_the_last():
     norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     assert len(norms) == 4
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in create_model("lenet5").modules())
+
+
+def test_densenet_bc_depth_formula():
+    from cnnzoo.models.densenet import DenseBlock, _densenet_bc
+    from cnnzoo.models.profile import profile
+
+    def layers_per_block(name: str) -> list[int]:
+        return [len(b.layers) for b in create_model(name).modules() if isinstance(b, DenseBlock)]
+
+    assert layers_per_block("densenet_bc_100") == [16, 16, 16]
+    assert layers_per_block("densenet_bc_40") == [6, 6, 6]
+    small = meta_model("densenet_bc_40", 10, 3, 32)
+    assert sum(p.numel() for p in small.parameters()) == 176_122
+    # A quarter of DenseNet-BC-100's compute: the dense blocks' cost grows with the square of their depth.
+    ratio = profile(small, (3, 32, 32)).macs / profile(meta_model("densenet_bc_100", 10, 3, 32), (3, 32, 32)).macs
+    assert 0.24 < ratio < 0.27
+    for bad in (41, 4, 0):
+        with pytest.raises(ModelError, match=r"depth must be 6n \+ 4"):
+            _densenet_bc(bad, 10, 1, 28, 12, 0.5, 0.0, None)

@@ -21,7 +21,8 @@ The blocks (paper section 3):
 DenseNet-121/169/201/161 (paper Table 1) are DenseNet-BC (bottleneck and compression 0.5) with a
 7x7 stride-2 stem and max-pool, four dense blocks and a final BatchNorm. ``densenet_bc_100`` is
 the paper's CIFAR network: three dense blocks of 16 bottleneck layers, k=12, a single 3x3 stem
-convolution to 2k channels (0.8M parameters).
+convolution to 2k channels (0.8M parameters). ``densenet_bc_40`` is the same network with 6
+layers per block instead of 16 (0.18M parameters, a quarter of the compute), the CPU-sized one.
 
 What we changed from the paper, and why:
 
@@ -194,6 +195,18 @@ def densenet161(num_classes: int = 10, in_channels: int = 1, image_size: int = 2
                     num_init_features=96, drop_rate=drop_rate, small_input=small_input)
 
 
+def _densenet_bc(depth: int, num_classes: int, in_channels: int, image_size: int, growth_rate: int,
+                 compression: float, drop_rate: float, small_input: bool | None) -> DenseNet:
+    """The paper's CIFAR DenseNet-BC of a given depth: three dense blocks of (depth - 4) / 6 bottleneck
+    layers (each two convolutions; the stem, two transitions and the classifier make the other four)."""
+    if depth < 10 or (depth - 4) % 6:
+        raise ModelError(f"DenseNet-BC depth must be 6n + 4 with n >= 1 (10, 16, ..., 40, ..., 100), got {depth}")
+    n = (depth - 4) // 6
+    return DenseNet((n, n, n), num_classes, in_channels, image_size, growth_rate=growth_rate,
+                    num_init_features=2 * growth_rate, compression=compression, drop_rate=drop_rate,
+                    small_input=small_input)
+
+
 @register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
                 reference_params=800_000, reference_params_exact=False,
                 reference_source="paper Table 2 (rounded)", aliases=("densenet",))
@@ -204,6 +217,19 @@ def densenet_bc_100(num_classes: int = 10, in_channels: int = 1, image_size: int
 
     The stem is one 3x3 convolution to 2k channels; 0.8M parameters.
     """
-    return DenseNet((16, 16, 16), num_classes, in_channels, image_size, growth_rate=growth_rate,
-                    num_init_features=2 * growth_rate, compression=compression, drop_rate=drop_rate,
-                    small_input=small_input)
+    return _densenet_bc(100, num_classes, in_channels, image_size, growth_rate, compression, drop_rate,
+                        small_input)
+
+
+@register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10)
+def densenet_bc_40(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
+                   growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
+                   small_input: bool | None = None) -> DenseNet:
+    """DenseNet-BC-40: DenseNet-BC-100 with three dense blocks of 6 bottleneck layers instead of 16.
+
+    The paper's depth formula at its smallest common setting (the paper tabulates DenseNet-BC only
+    from depth 100): 0.18M parameters and a quarter of DenseNet-BC-100's compute, a DenseNet that
+    trains on a laptop CPU. No published parameter count to check against.
+    """
+    return _densenet_bc(40, num_classes, in_channels, image_size, growth_rate, compression, drop_rate,
+                        small_input)
