@@ -203,7 +203,7 @@ def test_every_seed_model_has_a_recipe_that_builds_and_says_what_it_reached(seed
     """configs/<seed>.yaml exists, validates, trains the seed's network (its alias) or another of its
     family, and its header states the goal and what was measured (or that nothing was)."""
     from cnnzoo.config import find_recipe
-    from cnnzoo.models.registry import create_model, model_info, resolve_name
+    from cnnzoo.models.registry import create_model, model_info
 
     path = find_recipe(seed)
     assert path is not None and path.name == f"{seed}.yaml"
@@ -211,8 +211,7 @@ def test_every_seed_model_has_a_recipe_that_builds_and_says_what_it_reached(seed
     assert "# Measured:" in text and ("# Goal:" in text or seed == "resnet")
     cfg = load_config(model=seed)
     # The seed's network, or a smaller member of its family (densenet: DenseNet-BC-40, not BC-100).
-    chosen = resolve_name(cfg.model.name)
-    assert chosen == resolve_name(seed) or model_info(chosen).family == model_info(seed).family
+    assert model_info(cfg.model.name).family == model_info(seed).family
     assert load_config(model=seed, overrides={"train.epochs": 1}).train.epochs == 1  # compare --epochs 1
     model = create_model(cfg.model.name, num_classes=10, in_channels=1, image_size=28, **cfg.model.kwargs)
     assert sum(p.numel() for p in model.parameters()) > 0
