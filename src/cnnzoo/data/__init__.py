@@ -11,8 +11,9 @@
 
 Modules, in the order data flows: ``catalog`` (what each dataset is), ``sources`` (where files are
 found or downloaded), ``formats`` (IDX, CIFAR binary, image folders), ``dataset`` (splits and
-statistics), ``loader`` (device-resident batches, vectorized augmentation), ``streaming`` (folders
-too large for memory), ``integrity`` (checksums and structure). See docs/data.md.
+statistics), ``split`` (the in-memory and the streamed split, one interface), ``batching`` (the plan
+of an epoch and the augmentation both loaders share), ``loader`` (device-resident batches),
+``streaming`` (folders too large for memory), ``integrity`` (checksums and structure). See docs/data.md.
 
 Names are imported lazily: ``list_datasets`` does not load torch.
 """
@@ -32,8 +33,9 @@ _LAZY = {
     "load_dataset": "dataset",
     "dataset_info": "dataset",
     "Dataset": "dataset",
-    "Split": "dataset",
-    "FileSplit": "streaming",
+    "Split": "split",
+    "FileSplit": "split",
+    "ImageSplit": "split",
     "make_loader": "loader",
     "Augment": "loader",
     "verify": "integrity",

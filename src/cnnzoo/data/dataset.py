@@ -3,7 +3,8 @@
 The result is a :class:`Dataset` whose splits hold every image as one ``uint8 (N, C, H, W)`` tensor
 on the CPU, decoded once; :func:`cnnzoo.data.make_loader` moves a split to the training device and
 draws batches from it. Image folders too large for memory get :class:`~cnnzoo.data.streaming.FileSplit`
-splits instead, which hold file paths and decode on demand in loader worker processes.
+splits instead, which hold file paths and decode on demand in loader worker processes. Both kinds
+share one surface (:class:`~cnnzoo.data.split.ImageSplit`): ``len``, ``labels``, ``image(i)``.
 
 Validation split. Built-in datasets ship train and test only, so ``val`` is carved from train:
 ``val_fraction`` of each class, chosen by a permutation seeded with ``seed`` (stratified: class
@@ -32,7 +33,7 @@ from ..errors import DataError
 from . import formats
 from .catalog import DatasetSpec, get_spec
 from .sources import cache_root, locate
-from .streaming import FileSplit
+from .split import FileSplit, ImageSplit, Split
 
 log = logging.getLogger("cnnzoo.data")
 
@@ -51,32 +52,9 @@ FOLDER_CACHE_VERSION = 1
 STATS_SAMPLE = 2048
 
 
-@dataclass
-class Split:
-    """One split held in memory: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``, on CPU."""
+AnySplit = Split | FileSplit  # both are ImageSplits: len(), labels, image(i)
 
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"Split.images must be uint8 (N, C, H, W), got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != (len(self.images),):
-            raise ValueError(f"Split.labels must be int64 ({len(self.images)},), got {self.labels.dtype} "
-                             f"{tuple(self.labels.shape)}")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, index: torch.Tensor) -> Split:
-        return Split(self.images[index], self.labels[index])
-
-    def __repr__(self) -> str:
-        return f"Split({len(self)} images of {tuple(self.images.shape[1:])})"
-
-
-AnySplit = Split | FileSplit
+__all__ = ["Dataset", "FileSplit", "ImageSplit", "Split", "load_dataset", "dataset_info"]
 
 
 @dataclass

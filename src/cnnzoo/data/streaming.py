@@ -1,10 +1,10 @@
 """The streaming path: image folders too large to decode into memory.
 
-A :class:`FileSplit` holds file paths and labels. :class:`StreamingLoader` hands each batch's
+A :class:`~cnnzoo.data.split.FileSplit` holds file paths and labels. :class:`StreamingLoader` hands each batch's
 indices to a ``torch.utils.data.DataLoader`` whose worker processes decode the files with Pillow
 (to the dataset's channels and size, as uint8); the main process then moves the batch to the
-device and applies exactly the same :class:`~cnnzoo.data.loader.BatchPlan` and
-:class:`~cnnzoo.data.loader.BatchTransform` as the in-memory loader: same order, same crops and
+device and applies exactly the same :class:`~cnnzoo.data.batching.BatchPlan` and
+:class:`~cnnzoo.data.batching.BatchTransform` as the in-memory loader: same order, same crops and
 flips, same normalization. Only where the pixels come from differs.
 
 A file that Pillow cannot decode is dropped from its batch (that batch is one image shorter) and
@@ -15,51 +15,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .formats import decode_image
-from .loader import BatchPlan, BatchTransform, _as_hw, _check_nonempty
+from .batching import BaseLoader, BatchPlan, BatchTransform, as_hw
+from .split import FileSplit
+
+__all__ = ["FileSplit", "StreamingLoader"]
 
 log = logging.getLogger("cnnzoo.data")
-
-
-class FileSplit:
-    """A split kept on disk: ``files[i]`` has label ``labels[i]``; decoded on demand.
-
-    Has ``len()`` and ``labels`` (int64 tensor) like an in-memory Split; ``images`` does not exist.
-    """
-
-    def __init__(self, files: Sequence[Path], labels, channels: int, size: tuple[int, int]):
-        self.files = [Path(f) for f in files]
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-        self.channels, self.size = channels, tuple(size)
-        if len(self.files) != len(self.labels):
-            raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __repr__(self) -> str:
-        return f"FileSplit({len(self)} files decoded to {self.channels}x{self.size[0]}x{self.size[1]})"
-
-    def subset(self, index: torch.Tensor) -> FileSplit:
-        idx = index.tolist()
-        return FileSplit([self.files[i] for i in idx], self.labels[index], self.channels, self.size)
-
-    def decode(self, i: int) -> np.ndarray | None:
-        return decode_image(self.files[i], self.channels, self.size)
-
-    def sample_images(self, k: int) -> torch.Tensor:
-        """Up to ``k`` evenly spaced images, decoded (unreadable ones left out): for statistics."""
-        step = max(1, len(self) // k)
-        arrays = [a for a in (self.decode(i) for i in range(0, len(self), step)[:k]) if a is not None]
-        if not arrays:
-            return torch.zeros((0, self.channels, *self.size), dtype=torch.uint8)
-        return torch.from_numpy(np.stack(arrays))
 
 
 class _Decode(torch.utils.data.Dataset):
@@ -90,7 +57,7 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-class StreamingLoader:
+class StreamingLoader(BaseLoader):
     """The streaming twin of :class:`~cnnzoo.data.loader.Loader` (same interface and batches)."""
 
     def __init__(self, split: FileSplit, *, batch_size: int, train: bool, seed: int, device, mean, std,
@@ -104,28 +71,11 @@ class StreamingLoader:
                               drop_last=drop_last, rank=rank, world_size=world_size,
                               device=torch.device("cpu"))  # indices go to the workers, on the CPU
         self.transform = BatchTransform(mean, std, split.channels, self.device, augment if train else None,
-                                        _as_hw(image_size), channels_last)
+                                        as_hw(image_size), channels_last)
         self._warned: set[Path] = set()
-        _check_nonempty(self, train)
+        self._check_nonempty(train)
 
-    def __len__(self) -> int:
-        return self.plan.num_batches
-
-    @property
-    def epoch(self) -> int:
-        return self.plan.epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        self.plan.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self.iter_from(0)
-
-    def iter_from(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        self.plan.check_start(start)
-        return self._batches(start)
-
-    def _batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         plans = [self.plan.batch(b) for b in range(start, len(self))]
         loader = torch.utils.data.DataLoader(
             _Decode(self.split), batch_sampler=[idx.tolist() for idx, _ in plans],
@@ -134,12 +84,12 @@ class StreamingLoader:
         for (_, params), (x, y, ok, index) in zip(plans, loader):
             if not bool(ok.all()):
                 self._warn([self.split.files[i] for i in index[~ok].tolist()])
-                x, y = x[ok], y[ok]
+                x, y, index = x[ok], y[ok], index[ok]
                 params = None if params is None else tuple(p[ok] for p in params)
             x = x.to(self.device, non_blocking=True)
             if params is not None:
                 params = tuple(p.to(self.device, non_blocking=True) for p in params)
-            yield self.transform(x, params), y.to(self.device, non_blocking=True)
+            yield self.transform(x, params), y.to(self.device, non_blocking=True), index
 
     def _warn(self, files: list[Path]) -> None:
         new = [f for f in files if f not in self._warned]
