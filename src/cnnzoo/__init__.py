@@ -35,7 +35,9 @@ _LAZY = {
     "load_dataset": "cnnzoo.data",
     "list_datasets": "cnnzoo.data",
     "load_config": "cnnzoo.config",
-    "train": "cnnzoo.engine.trainer",
+    "train": "cnnzoo.training",
+    "Trainer": "cnnzoo.engine.trainer",
+    "Callback": "cnnzoo.engine.callbacks",
     "load_run": "cnnzoo.engine.checkpoint",
 }
 

@@ -81,7 +81,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from ..engine.trainer import Interrupted
+    from ..engine.stop import Interrupted
     from ..report.compare import TABLE_ALIGN, TABLE_HEADER, compare, parse_models, table_rows, train_models
 
     if not args.runs and not args.models:

@@ -14,6 +14,7 @@ examples:
   cnnzoo train --config my.yaml --set optim.lr=0.05 train.label_smoothing=0.1
   cnnzoo train --dataset folder --data-dir ./my_images --image-size 64
   cnnzoo train --resume runs/20261127-101500-resnet20-fashion-mnist
+  cnnzoo train --resume RUN --out RUN2 --epochs 20   continue in a copy, RUN stays as it was
   cnnzoo train --config runs/<run>/config.yaml  reproduce a run
 
 Recipes live in configs/ (one per model); every key is listed in docs/configuration.md.
@@ -52,7 +53,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=_int, help="random seed")
     p.add_argument("--out", "-o", help="run directory (default runs/<time>-<model>-<dataset>)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its last checkpoint "
+                                                   "(with --out OTHER: continue in a copy, OTHER)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
     p.add_argument("--offline", action="store_true", help="never touch the network")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
@@ -135,7 +137,8 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..engine.trainer import Interrupted, train
+    from ..engine.stop import Interrupted
+    from ..training import train
 
     cfg = resolve_train_config(args)
     if args.print_config:
@@ -144,7 +147,9 @@ def run_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100), end="")
         return 0
     try:
-        train(cfg, run_dir=cfg.output.dir, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+        # With --resume, --out (or output.dir) names a folder to continue the run in, as a copy.
+        train(cfg, run_dir=cfg.output.dir or args.out, resume=args.resume, overwrite=args.overwrite,
+              quiet=args.quiet)
     except Interrupted:
         return 130
     return 0

@@ -99,14 +99,17 @@ class FileSplit:
         return torch.from_numpy(np.stack(arrays))
 
 
-def first_images(split: ImageSplit, k: int) -> torch.Tensor:
-    """Up to the first ``k`` readable images of ``split`` as one uint8 ``(n, C, H, W)`` tensor."""
-    images = []
+def first_images(split: ImageSplit, k: int) -> Split:
+    """Up to the first ``k`` readable images of ``split``, with their labels, as an in-memory Split."""
+    picked, images = [], []
     for i in range(len(split)):
         if len(images) == k:
             break
         try:
             images.append(split.image(i))
-        except DataError:  # an unreadable file of a streamed split: show the next one
+        except DataError:  # an unreadable file of a streamed split: take the next one
             continue
-    return torch.stack(images) if images else torch.zeros((0, 1, 1, 1), dtype=torch.uint8)
+        picked.append(i)
+    if not images:
+        return Split(torch.zeros((0, 1, 1, 1), dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
+    return Split(torch.stack(images), split.labels[picked])

@@ -4,8 +4,8 @@ What is measured, and how:
 
 * **train**: the trainer's own step, from the trainer's own setup. :class:`TrainBench` builds a
   :class:`~cnnzoo.engine.trainer.Trainer` (same recipe layering, runtime choices, model, loader,
-  optimizer, schedule, EMA, compile) and drives its ``_train_epoch`` loop for a given number of
-  steps. So a timed step is exactly a training step: batch gathered from the device-resident
+  optimizer, schedule, EMA, compile) with its public ``setup()`` and drives it with
+  ``run_steps(n)``. So a timed step is exactly a training step: batch gathered from the device-resident
   split, crop + flip + normalize, forward under autocast, loss, backward, optimizer, running
   statistics and the NaN check. Nothing is written to disk and there is no validation pass.
 * **infer**: forward passes of the model in eval mode under ``torch.no_grad()`` and the same
@@ -43,7 +43,7 @@ from .. import __version__
 from ..config import Config
 from ..errors import ConfigError
 from .progress import Console
-from .trainer import StopFlag, Trainer
+from .trainer import Trainer
 
 SYNTHETIC = "synthetic"
 # Synthetic splits hold a few batches (so epochs roll over as in real training) but stay small.
@@ -118,24 +118,6 @@ def synthetic_dataset(channels: int, size: int, batch_size: int, num_classes: in
                    (0.5,) * channels, (0.29,) * channels, True, "random uint8 tensors", channels, (size, size))
 
 
-class _BenchTrainer(Trainer):
-    """The trainer, minus the run directory (a benchmark writes nothing) and with synthetic data."""
-
-    def _make_run_dir(self) -> None:
-        self.run_dir = None
-
-    dataset: Any = None  # set by _Bench to reuse a dataset already in memory
-
-    def _load_dataset(self) -> Any:
-        if self.dataset is not None:
-            return self.dataset
-        d = self.cfg.data
-        if d.dataset.strip().lower() != SYNTHETIC:
-            return super()._load_dataset()
-        return synthetic_dataset(d.channels or 1, d.image_size or 28, max(d.batch_size, d.eval_batch_size),
-                                 seed=self.cfg.train.seed)
-
-
 # --------------------------------------------------------------------------------------------------
 # The two benchmarks
 
@@ -150,13 +132,15 @@ class _Bench:
         that several benchmarks in one process share one copy)."""
         if cfg.train.max_steps is not None:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=None))
-        t = _BenchTrainer(cfg, console=Console(quiet=True, enabled=False))
-        t.dataset = dataset
+        # output=False: a benchmark writes nothing (no run directory, no checkpoints)
+        t = Trainer(cfg, console=Console(quiet=True, enabled=False), output=False)
         self.memory = MemoryMeter(t.rt.device)
         self.memory.start()
-        t._setup()
-        t.net = t._loop_module()  # as fit() does after _setup
-        t.stop = StopFlag()  # never entered: no signal handlers, never requested
+        d = cfg.data
+        if dataset is None and d.dataset.strip().lower() == SYNTHETIC:
+            dataset = synthetic_dataset(d.channels or 1, d.image_size or 28, max(d.batch_size, d.eval_batch_size),
+                                        seed=cfg.train.seed)
+        t.setup(dataset)  # as fit() does: data, model, optimizer, schedule, DDP/compile wrapping
         self.trainer = t
         self.cfg = cfg
         self.rt = t.rt
@@ -190,19 +174,10 @@ class TrainBench(_Bench):
         return self.cfg.data.batch_size
 
     def run(self, steps: int) -> float:
-        t = self.trainer
         self._own_threads()
         self.rt.synchronize()
         t0 = time.perf_counter()
-        left = steps
-        while left > 0:
-            if t.batch >= t.steps_per_epoch:  # epoch boundary: no validation, just the next epoch's order
-                t.epoch += 1
-                t.batch = 0
-            k = min(left, t.steps_per_epoch - t.batch)
-            t.total_steps = t.step + k  # _train_epoch stops there
-            t._train_epoch()  # ends with the NaN check and a device synchronization
-            left -= k
+        self.trainer.run_steps(steps)  # ends with the NaN check and a device synchronization
         elapsed = time.perf_counter() - t0
         self.steps_done += steps
         return elapsed

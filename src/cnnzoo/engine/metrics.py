@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class EvalResult:
     preds: torch.Tensor  # (N,) predicted class
     probs: torch.Tensor  # (N,) probability of the predicted class
     targets: torch.Tensor  # (N,)
+    # (N,) int64: the position in the evaluated split of each prediction. Equal to arange(N) unless
+    # a streamed split dropped files it could not decode; then it keeps predictions and images aligned.
+    index: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
 
     def per_class_acc(self) -> list[float]:
         c = self.confusion.double()
@@ -61,10 +65,12 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], num_classes: int,
+def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, ...]], num_classes: int,
              autocast: Any, tta_flip: bool = False, reduce: Any = None) -> EvalResult:
     """Loss, accuracy and confusion matrix of ``model`` over ``batches`` (model left in eval mode).
 
+    ``batches`` yields ``(x, y)`` or, from ``loader.indexed()``, ``(x, y, index)`` with each image's
+    position in the split; without it, positions count from 0 in the order seen.
     ``tta_flip`` averages the probabilities of each image and its mirror image.
     ``reduce`` (distributed runs) sums a tensor across processes.
     """
@@ -72,8 +78,11 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     device = next(model.parameters()).device
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, n
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
-    preds, probs, targets = [], [], []
-    for x, y in batches:
+    preds, probs, targets, index = [], [], [], []
+    seen = 0
+    for x, y, *where in batches:
+        index.append(where[0] if where else torch.arange(seen, seen + len(y), device=y.device))
+        seen += len(y)
         with autocast():
             logits = model(x)
             if tta_flip:
@@ -96,7 +105,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     correct = int(confusion.diag().sum())
     cat = (lambda ts: torch.cat(ts).cpu()) if preds else (lambda ts: torch.empty(0))
     return EvalResult(loss=loss_sum / max(n, 1), acc=correct / max(n, 1), n=int(n), confusion=confusion,
-                      preds=cat(preds), probs=cat(probs), targets=cat(targets))
+                      preds=cat(preds), probs=cat(probs), targets=cat(targets),
+                      index=torch.cat([i.cpu() for i in index]).long() if index else torch.empty(0, dtype=torch.int64))
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

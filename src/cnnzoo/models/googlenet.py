@@ -35,7 +35,9 @@ What we changed from the paper, and why:
       loss = F.cross_entropy(out.logits, y) + AUX_LOSS_WEIGHT * (
           F.cross_entropy(out.aux1, y) + F.cross_entropy(out.aux2, y))
 
-  In eval mode the model returns the plain logits tensor either way.
+  In eval mode the model returns the plain logits tensor either way. The model owns this loss:
+  ``model.training_loss(out, y, criterion)`` returns ``(loss, logits)``, and the trainer uses it
+  (with its label-smoothed cross-entropy as ``criterion``) for any model that defines one.
 - Dropout 0.4 before the classifier and 0.7 in the auxiliary heads, as in the paper.
 - Small images (under 64 px): the 7x7 stride-2 stem becomes a 3x3 stride-1 convolution and the
   max-pool after the stem's 3x3 convolution is dropped, so a 28x28 image meets the Inception
@@ -46,6 +48,7 @@ What we changed from the paper, and why:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -198,6 +201,18 @@ class GoogLeNet(ZooModel):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.pool(x), 1)
         return x if pre_logits else self.classifier(self.dropout(x))
+
+    def training_loss(self, out: torch.Tensor | GoogLeNetOutputs, target: torch.Tensor,
+                      criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits) for the trainer: with auxiliary heads (training mode), the paper's
+        ``criterion(logits) + AUX_LOSS_WEIGHT * criterion(aux)`` for each head; else ``criterion(logits)``."""
+        if not isinstance(out, GoogLeNetOutputs):
+            return criterion(out, target), out
+        loss = criterion(out.logits, target)
+        for aux in (out.aux1, out.aux2):
+            loss = loss + AUX_LOSS_WEIGHT * criterion(aux, target)
+        return loss, out.logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
         if not (self.aux_logits and self.training):

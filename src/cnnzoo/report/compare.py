@@ -444,7 +444,7 @@ def train_models(models: Sequence[str], out: str | Path, *, overrides: Mapping[s
     ``--set`` fails at once rather than after hours of training.
     """
     from ..config import load_config
-    from ..engine.trainer import train
+    from ..training import train
 
     out = Path(out)
     check_out_dir(out)

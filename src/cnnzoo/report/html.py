@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnzooError, OutputError
-from .runs import RunRecord, read_predictions, read_run, read_spec, split_image, tested_split
+from .runs import RunRecord, read_predictions, read_run, read_spec, tested_split
 
 log = logging.getLogger("cnnzoo.report")
 
@@ -319,19 +319,19 @@ def _mistakes(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
         return (f'<p class="note">{len(wrong)} mistakes; their images are not shown because the dataset '
                 f"could not be loaded ({esc(e)}). Run <code>cnnzoo report {esc(run.path)} --data-dir DIR</code> "
                 "to include them.</p>")
-    if len(split) != len(preds.preds):
-        return (f'<p class="note">The dataset on disk has {len(split)} test images but the run predicted '
-                f"{len(preds.preds)}: it is not the data this run was tested on, so no images are shown.</p>")
+    if len(split) != preds.split_size:
+        return (f'<p class="note">The dataset on disk has {len(split)} test images but the run was tested on '
+                f"{preds.split_size}: it is not the data this run was tested on, so no images are shown.</p>")
     cards = []
     for i in order.tolist():
-        p, t = int(preds.preds[i]), int(preds.targets[i])
-        if int(split.labels[i]) != t:
+        p, t, at = int(preds.preds[i]), int(preds.targets[i]), int(preds.index[i])  # at: position in the split
+        if int(split.labels[at]) != t:
             return ('<p class="note">The test images on disk are labelled differently from the ones the run '
                     "was tested on, so no images are shown.</p>")
-        cards.append(f'<div class="card">{img(image_png(split_image(split, i)), f"test image {i}", cls="")}'
+        cards.append(f'<div class="card">{img(image_png(split.image(at)), f"test image {at}", cls="")}'
                      f'<div class="pred">{esc(classes[p])} {esc(pct(preds.probs[i], 0))}</div>'
                      f'<div class="true">true: {esc(classes[t])}</div>'
-                     f'<div class="muted">#{i}</div></div>')
+                     f'<div class="muted">#{at}</div></div>')
     return (f"<p>The {len(cards)} test images the model got wrong with the highest confidence, out of "
             f"{len(wrong)} mistakes in {len(preds.preds)} images: predicted class and probability in red, "
             f"the true class in green.</p>" + '<div class="grid">' + "".join(cards) + "</div>")

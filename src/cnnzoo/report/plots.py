@@ -5,7 +5,7 @@ matplotlib runs headless (the Agg backend) and is imported only here, when a plo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,11 @@ def confusion(matrix: torch.Tensor, classes: Sequence[str], path: Path, title: s
     _save(fig, path)
 
 
-def samples(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, probs: torch.Tensor,
-            classes: Sequence[str], path: Path, n: int = 32, seed: int = 0) -> None:
+def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: torch.Tensor,
+            probs: torch.Tensor, classes: Sequence[str], path: Path, n: int = 32, seed: int = 0) -> None:
     """A grid of test images with predicted and true labels; mistakes in red. Half of the grid
-    shows mistakes (when there are enough), so the picture teaches something."""
+    shows mistakes (when there are enough), so the picture teaches something. ``image(k)`` is the
+    uint8 ``(C, H, W)`` image of prediction ``k`` (only the ``n`` shown are asked for)."""
     plt = _plt()
     g = torch.Generator().manual_seed(seed)
     wrong = (preds != targets).nonzero().flatten()
@@ -101,7 +102,7 @@ def samples(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, pr
     for ax in axes:
         ax.axis("off")
     for ax, idx in zip(axes, pick.tolist()):
-        img = images[idx]
+        img = image(idx)
         if img.shape[0] == 1:
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=255)
         else:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, DataError
+from .predictions import FILE as PREDICTIONS_FILE
+from .predictions import Predictions, read_predictions_file
 
 
 @dataclass
@@ -96,33 +98,16 @@ def read_spec(run: str | Path) -> Any:
     return ModelSpec.from_metadata(meta, path)
 
 
-@dataclass
-class Predictions:
-    """Per test image: predicted class, its probability, the true class; and the confusion matrix."""
-
-    preds: Any
-    probs: Any
-    targets: Any
-    confusion: Any
-
-
 def read_predictions(run: RunRecord) -> Predictions | None:
-    """``predictions.safetensors`` of a run, or None for a run without a test split."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = run.path / "predictions.safetensors"
-    if not path.is_file():
-        return None
-    try:
-        t = load_file(str(path))
-        return Predictions(t["preds"], t["probs"], t["targets"], t["confusion"])
-    except (SafetensorError, OSError, KeyError) as e:
-        raise CheckpointError(f"{path} is damaged ({e})") from None
+    """``predictions.safetensors`` of a run (checked; see :mod:`cnnzoo.report.predictions`), or None
+    for a run without a test split."""
+    path = run.path / PREDICTIONS_FILE
+    return read_predictions_file(path) if path.is_file() else None
 
 
 def tested_split(run: RunRecord, data_dir: str | Path | None = None) -> tuple[Any, list[str]]:
-    """The images the run was tested on (uint8, as stored) and the class names, never downloading.
+    """The split the run was tested on (an ImageSplit: ``len``, ``labels``, ``image(i)``) and the class
+    names, never downloading.
 
     The split is rebuilt exactly as training built it: the run's dataset, seed and validation
     fraction; ``summary['test_split']`` says whether the test was the test split or (for a folder
@@ -138,15 +123,3 @@ def tested_split(run: RunRecord, data_dir: str | Path | None = None) -> tuple[An
     if split is None:
         raise DataError(f"{ds.name} has no test or validation split to take images from")
     return split, list(ds.classes)
-
-
-def split_image(split: Any, index: int) -> Any:
-    """Image ``index`` of an in-memory or streamed split, as a uint8 ``(C, H, W)`` tensor."""
-    import torch
-
-    if hasattr(split, "images"):
-        return split.images[index]
-    arr = split.decode(index)
-    if arr is None:
-        raise DataError(f"cannot decode {split.files[index]}")
-    return torch.from_numpy(arr)

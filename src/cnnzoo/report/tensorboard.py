@@ -1,7 +1,8 @@
 """Optional TensorBoard logging (``output.tensorboard: true``), off by default.
 
-The trainer holds one :class:`TensorBoardHook` and calls it once per epoch and once at the end;
-with logging off the hook does nothing and TensorBoard is never imported. With it on, the run
+:class:`TensorBoardHook` is a training callback (:mod:`cnnzoo.engine.callbacks`): it logs at the end
+of every epoch and once at the end of training; with logging off it does nothing and TensorBoard is
+never imported. With it on, the run
 directory gets ``tensorboard/`` with, per epoch (the x axis is the epoch number): ``loss/train``,
 ``loss/val``, ``accuracy/train``, ``accuracy/val``, ``lr``, ``speed/images_per_s``,
 ``time/epoch_s``; once, a grid of training images (``images/train``, as stored, before
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..engine.callbacks import Callback
 from ..errors import ConfigError
 
 INSTALL_HINT = "pip install 'cnnzoo[tensorboard]'"
@@ -41,8 +43,8 @@ def summary_writer_class() -> Callable[..., Any]:
     return SummaryWriter
 
 
-class TensorBoardHook:
-    """What the trainer calls; a no-op unless enabled. ``writer_factory(log_dir)`` makes the writer
+class TensorBoardHook(Callback):
+    """The TensorBoard callback; a no-op unless enabled. ``writer_factory(log_dir)`` makes the writer
     (torch's SummaryWriter by default; tests pass a fake)."""
 
     def __init__(self, enabled: bool, writer_factory: Callable[[str], Any] | None = None) -> None:
@@ -62,8 +64,20 @@ class TensorBoardHook:
             self.writer = self.factory(str(Path(run_dir) / "tensorboard"))
         return self.writer
 
+    def on_train_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        images = None
+        if self.enabled and trainer.run_dir is not None and not self.logged_images:
+            from ..data.split import first_images
+
+            images = first_images(trainer.ds.train, SAMPLE_IMAGES)  # streamed splits decode just these
+        self.log_epoch(trainer.run_dir, row, images)
+
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
+        self.close(result.run_dir, result.summary)
+
     def log_epoch(self, run_dir: Path | None, row: dict[str, Any], train_images: Any = None) -> None:
-        """One epoch's metrics row (as in metrics.jsonl); the first call also logs sample images."""
+        """One epoch's metrics row (as in metrics.jsonl); the first call given ``train_images`` (an
+        in-memory split, or anything with ``.images`` uint8 (N, C, H, W)) also logs them as a grid."""
         if not self.enabled or run_dir is None:
             return
         w = self._open(run_dir)
@@ -72,7 +86,7 @@ class TensorBoardHook:
             value = row.get(key)
             if value is not None:
                 w.add_scalar(tag, float(value), step)
-        if not self.logged_images and train_images is not None and hasattr(train_images, "images"):
+        if not self.logged_images and train_images is not None and len(train_images.images):
             w.add_images("images/train", train_images.images[:SAMPLE_IMAGES], step, dataformats="NCHW")
             self.logged_images = True
         w.flush()

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, did_you_mean
-from .runs import RunRecord, read_run, split_image, tested_split
+from .runs import RunRecord, read_run, tested_split
 
 WHAT = ("filters", "features", "cam")
 
@@ -89,7 +89,7 @@ def _input(run: RunRecord, spec: Any, image: str | Path | None, index: int, data
         if not 0 <= index < len(split):
             raise ConfigError(f"--index {index} is out of range: the test split has {len(split)} images "
                               f"(0 to {len(split) - 1})")
-        raw = split_image(split, index)
+        raw = split.image(index)
         truth = int(split.labels[index])
         tag = f"test{index}"
     x = input_transform(spec, dev)(raw.unsqueeze(0).to(dev), None)

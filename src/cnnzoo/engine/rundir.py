@@ -1,0 +1,104 @@
+"""The run directory: where it goes, how it is claimed, and what a resume needs from it.
+
+``cnnzoo train`` writes ``runs/<time>-<model>-<dataset>/`` unless ``--out`` names another folder; it
+refuses a non-empty folder unless ``--overwrite``. ``--resume RUN`` continues in RUN, and
+``--resume RUN --out OTHER`` continues in a copy (:func:`copy_run`), leaving RUN as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from .. import __version__
+from ..config import Config, dump_config
+from ..errors import CheckpointError, OutputError
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "report.html", "predictions.safetensors")
+RUN_DIRS = ("checkpoints", "plots", "tensorboard")
+# What a resumed run continues from (the rest is rewritten at the end of the run).
+RESUME_FILES = ("config.yaml", "metrics.jsonl")
+
+
+def default_run_dir(cfg: Config) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.output.root) / f"{stamp}-{cfg.model.name}-{_slug(cfg.data.dataset)}"
+    path, n = base, 2
+    while path.exists():
+        path = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return path
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(text).name or text)
+
+
+def check_resumable(path: Path) -> Path:
+    if not (path / "config.yaml").is_file() or not (path / "checkpoints").is_dir():
+        raise CheckpointError(f"--resume {path}: not a cnnzoo run directory (it needs config.yaml and "
+                              "checkpoints/ written by `cnnzoo train`)")
+    return path
+
+
+def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> Path:
+    """Create (or reuse, when resuming) the run directory; refuse to clobber someone's work."""
+    if resume:
+        return check_resumable(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--out {path} is a file; choose a folder path")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputError(f"--out {path} already exists and is not empty; use --resume {path} to continue "
+                              f"that run, --overwrite to replace it, or another --out")
+        for name in RUN_FILES:
+            (path / name).unlink(missing_ok=True)
+        for name in RUN_DIRS:
+            shutil.rmtree(path / name, ignore_errors=True)
+    try:
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (path / "plots").mkdir(exist_ok=True)
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OutputError(f"cannot create {path}: the location is read-only ({e.strerror}); "
+                              "choose another --out") from None
+        raise OutputError(f"cannot create {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write to {path}: the folder is read-only; choose another --out")
+    return path
+
+
+def same_dir(a: Path, b: Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def copy_run(source: Path, dest: Path, *, overwrite: bool) -> Path:
+    """Claim ``dest`` under the rules of ``--out`` and copy into it what resuming ``source`` needs
+    (config.yaml, metrics.jsonl, checkpoints/); ``source`` is only read."""
+    check_resumable(source)
+    if same_dir(source, dest) or Path(dest).resolve().is_relative_to(Path(source).resolve()):
+        raise OutputError(f"--out {dest} is inside --resume {source}; choose a folder outside the run")
+    prepare_run_dir(dest, resume=False, overwrite=overwrite)
+    try:
+        for name in RESUME_FILES:
+            if (source / name).is_file():
+                shutil.copy2(source / name, dest / name)
+        shutil.copytree(source / "checkpoints", dest / "checkpoints", dirs_exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot copy {source} into {dest}: {e.strerror or e}") from None
+    return dest
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    """config.yaml, once every check has passed (a failed resume leaves the run as it was)."""
+    header = (f"# cnnzoo {__version__} resolved configuration; reproduce with:\n"
+              f"#   cnnzoo train --config {run_dir / 'config.yaml'}")
+    saved = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=None))
+    try:
+        dump_config(saved, run_dir / "config.yaml", header)
+    except OSError as e:
+        raise OutputError(f"cannot write {run_dir / 'config.yaml'}: {e.strerror or e}") from None

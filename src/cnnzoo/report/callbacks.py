@@ -1,0 +1,62 @@
+"""The report files of a run directory, as training callbacks (see :mod:`cnnzoo.engine.callbacks`).
+
+:func:`run_callbacks` is what ``cnnzoo train`` and :func:`cnnzoo.train` add to the engine's loop:
+``predictions.safetensors``, ``plots/`` (when ``output.plots``), ``tensorboard/`` (when
+``output.tensorboard``) and, last, ``summary.json``: its presence marks a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..engine.callbacks import Callback
+from .tensorboard import TensorBoardHook
+
+
+def run_callbacks(cfg: Any) -> list[Callback]:
+    """The callbacks that write a run directory's report files for ``cfg``. TensorBoard, when asked
+    for and missing, fails here: before any data is read."""
+    callbacks: list[Callback] = [WritePredictions()]
+    if cfg.output.plots:
+        callbacks.append(Plots())
+    callbacks += [TensorBoardHook.for_config(cfg), WriteSummary()]
+    return callbacks
+
+
+class WritePredictions(Callback):
+    """``predictions.safetensors``: each tested image's prediction and its position in the split."""
+
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
+        from .predictions import FILE, write_predictions
+
+        if result.run_dir is not None and result.test is not None:
+            write_predictions(result.run_dir / FILE, result.test, len(result.test_split))
+
+
+class Plots(Callback):
+    """``plots/curves.png``, ``confusion.png`` and ``samples.png``."""
+
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
+        from . import plots
+
+        if result.run_dir is None:
+            return
+        out, ds, name = result.run_dir / "plots", trainer.ds, trainer.model_name
+        plots.curves(result.history, out / "curves.png", title=f"{name} on {ds.name}")
+        test = result.test
+        if test is not None:
+            plots.confusion(test.confusion, ds.classes, out / "confusion.png",
+                            title=f"{name} on {ds.name} ({'test' if ds.test is not None else 'val'})")
+            plots.samples(lambda k: result.test_split.image(int(test.index[k])), test.targets, test.preds,
+                          test.probs, ds.classes, out / "samples.png")
+
+
+class WriteSummary(Callback):
+    """``summary.json``, written last."""
+
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
+        from ..engine.checkpoint import atomic_write
+
+        if result.run_dir is not None:
+            atomic_write(result.run_dir / "summary.json", (json.dumps(result.summary, indent=2) + "\n").encode())
