@@ -482,8 +482,8 @@ def _render_method(w: Any) -> None:
     w("## How `cnnzoo bench` measures")
     w("")
     w("* `train` builds a `Trainer` exactly as `cnnzoo train` does (recipe layering, runtime choices for the "
-      "device, model, device-resident loader with crop + flip, optimizer, schedule, EMA, compile) and runs its "
-      "own `_train_epoch` loop: a timed step is a real training step, data gathering and augmentation "
+      "device, model, device-resident loader with crop + flip, optimizer, schedule, EMA, compile) with its "
+      "`setup()` and times its `run_steps(n)`: a timed step is a real training step, data gathering and augmentation "
       "included; no validation and nothing written to disk. `infer` runs forward passes in eval mode under "
       "`no_grad` and the same autocast on the evaluation loader's batches.")
     w("* Warm-up steps first (allocator, oneDNN primitive caches, compilation), then windows of steps, each "
