@@ -123,9 +123,9 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
             raise ConfigError(f"--resume cannot change {', '.join(bad)} (only {', '.join(sorted(RESUME_CHANGEABLE))}); "
                               "start a new run with --config RUN/config.yaml instead")
         if not (run / "config.yaml").is_file():
-            from ..errors import CheckpointError
-
             import os
+
+            from ..errors import CheckpointError
 
             shared = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")  # under torchrun
             raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)" + (
@@ -164,7 +164,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     rows = [(name, f"{100 * acc:.2f}%" if acc == acc else "-", n)
-            for name, acc, n in zip(result["classes"], result["per_class_acc"], result["per_class_n"])]
+            for name, acc, n in zip(result["classes"], result["per_class_acc"], result["per_class_n"], strict=True)]
     print(f"{result['model']} on {result['dataset']} ({result['split']}, {result['n']} images): "
           f"accuracy {100 * result['accuracy']:.2f}%, loss {result['loss']:.4f}")
     print(format_table(rows, ("class", "accuracy", "images"), align="lrr"))

@@ -339,7 +339,7 @@ def _folder_key(index: formats.FolderIndex, channels: int, size: tuple[int, int]
                          index.classes]).encode())
     for split, part in sorted(index.splits.items()):
         h.update(split.encode())
-        for path, label in zip(part.files, part.labels):
+        for path, label in zip(part.files, part.labels, strict=True):
             try:
                 st = path.stat()
                 stamp = f"{st.st_size}:{st.st_mtime_ns}"

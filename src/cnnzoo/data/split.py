@@ -66,7 +66,7 @@ class FileSplit:
     def __init__(self, files: Sequence[Path], labels, channels: int, size: tuple[int, int]):
         self.files = [Path(f) for f in files]
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-        self.channels, self.size = channels, tuple(size)
+        self.channels, self.size = channels, (int(size[0]), int(size[1]))
         if len(self.files) != len(self.labels):
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
 
@@ -101,7 +101,8 @@ class FileSplit:
 
 def first_images(split: ImageSplit, k: int) -> Split:
     """Up to the first ``k`` readable images of ``split``, with their labels, as an in-memory Split."""
-    picked, images = [], []
+    picked: list[int] = []
+    images: list[torch.Tensor] = []
     for i in range(len(split)):
         if len(images) == k:
             break

@@ -47,7 +47,7 @@ class _Decode(torch.utils.data.Dataset):
 
 
 def _collate(items):
-    images, labels, ok, index = zip(*items)
+    images, labels, ok, index = zip(*items, strict=True)
     return (torch.stack(images), torch.tensor(labels, dtype=torch.int64), torch.tensor(ok),
             torch.tensor(index))
 
@@ -81,7 +81,7 @@ class StreamingLoader(BaseLoader):
             _Decode(self.split), batch_sampler=[idx.tolist() for idx, _ in plans],
             num_workers=self.num_workers, collate_fn=_collate,
             pin_memory=self.device.type == "cuda")
-        for (_, params), (x, y, ok, index) in zip(plans, loader):
+        for (_, params), (x, y, ok, index) in zip(plans, loader, strict=True):
             if not bool(ok.all()):
                 self._warn([self.split.files[i] for i in index[~ok].tolist()])
                 x, y, index = x[ok], y[ok], index[ok]

@@ -160,6 +160,9 @@ class _Bench:
         if n is not None and torch.get_num_threads() != n:
             torch.set_num_threads(n)
 
+    def flops_per_image(self) -> float:
+        raise NotImplementedError
+
     def forward_flops_per_image(self) -> float:
         return 2.0 * self.trainer.macs
 
@@ -253,8 +256,8 @@ def windows(steps: int, window: int) -> list[int]:
 
 def summarize(b: _Bench, times: list[float], sizes: list[int], warmup: int) -> dict[str, Any]:
     """The result object of ``cnnzoo bench --json``."""
-    rates = [b.batch_size * k / t for k, t in zip(sizes, times)]
-    per_step = [t / k for k, t in zip(sizes, times)]
+    rates = [b.batch_size * k / t for k, t in zip(sizes, times, strict=True)]
+    per_step = [t / k for k, t in zip(sizes, times, strict=True)]
     images_per_s = statistics.median(rates)
     flops_img = b.flops_per_image()
     t, rt = b.trainer, b.rt

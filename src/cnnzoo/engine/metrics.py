@@ -7,10 +7,10 @@ epoch needs them. On a GPU that keeps the launch queue full; on a CPU it costs n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

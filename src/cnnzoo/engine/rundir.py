@@ -11,6 +11,7 @@ import dataclasses
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -91,6 +92,22 @@ def copy_run(source: Path, dest: Path, *, overwrite: bool) -> Path:
     except OSError as e:
         raise OutputError(f"cannot copy {source} into {dest}: {e.strerror or e}") from None
     return dest
+
+
+def claim_run_dir(cfg: Config, requested: Path | None, *, resume: Path | None, overwrite: bool,
+                  say: Callable[[str], None]) -> Path:
+    """The run directory of a run about to start: ``requested``, else ``output.dir``, else
+    :func:`default_run_dir`; when resuming, the run itself or, when another folder is requested,
+    a copy of it. Called once the data and the model are known to be fine, so that a typo in a
+    model name leaves no empty run behind."""
+    if resume is not None and (requested is None or same_dir(requested, resume)):
+        return prepare_run_dir(resume, resume=True, overwrite=False)
+    if resume is not None and requested is not None:
+        dest = copy_run(resume, Path(requested), overwrite=overwrite)
+        say(f"continuing {resume} in a copy, {dest} ({resume} is left as it was)")
+        return dest
+    target = requested or (Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg))
+    return prepare_run_dir(Path(target), resume=False, overwrite=overwrite)
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

@@ -43,7 +43,7 @@ from .ema import EMA, averaged
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
-from .rundir import copy_run, default_run_dir, prepare_run_dir, same_dir, write_config
+from .rundir import claim_run_dir, prepare_run_dir, write_config
 from .runtime import Runtime
 from .state import TrainState
 from .stop import Interrupted, StopFlag
@@ -67,6 +67,19 @@ class Trainer:
     a trainer with :meth:`setup` and :meth:`run_steps`.
     """
 
+    # built by setup()
+    ds: Any  # the Dataset
+    model: torch.nn.Module  # the plain module: checkpoints, evaluation, EMA
+    net: torch.nn.Module  # what the loop calls: the model, wrapped for DDP, compiled if asked
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler
+    ema: EMA | None
+    stats: RunningStats  # running sums of the current epoch, on the device
+    steps_per_epoch: int
+    total_steps: int
+    _bad_step: torch.Tensor  # the first step whose loss was not finite, or -1
+
     def __init__(self, cfg: Config, *, run_dir: Path | None = None, resume: Path | None = None,
                  overwrite: bool = False, console: Console | None = None,
                  callbacks: Sequence[Callback] = (), output: bool = True) -> None:
@@ -87,7 +100,7 @@ class Trainer:
         self.state = TrainState(world_size=self.dist.world_size)
         self.stop = StopFlag()  # Ctrl-C; its handlers are installed while fit() runs
         self.should_stop = False  # a callback sets it to end training after the current epoch
-        self.net: torch.nn.Module | None = None  # set by setup()
+        self.ready = False  # setup() has run
         if resume is not None:
             prepare_run_dir(resume, resume=True, overwrite=False)  # fail early if it is not a run
 
@@ -98,7 +111,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------------
     def fit(self) -> RunResult:
-        if self.net is None:
+        if not self.ready:
             self.setup()
         st, epochs = self.state, self.cfg.train.epochs
         with self.dist.peer_errors():  # a rank that vanished: one line, not a traceback or a hang
@@ -149,8 +162,8 @@ class Trainer:
                         self._interrupt()
                 if bar.due(st.batch):
                     loss_v, acc, _ = self.stats.values()
-                    bar.update(st.batch, cfg.data.batch_size * self.dist.world_size,
-                               {"loss": f"{loss_v:.4f}", "acc": f"{100 * acc:.2f}%", "lr": f"{self.schedule(st.step):.3g}"})
+                    shown = {"loss": f"{loss_v:.4f}", "acc": f"{100 * acc:.2f}%", "lr": f"{self.schedule(st.step):.3g}"}
+                    bar.update(st.batch, cfg.data.batch_size * self.dist.world_size, shown)
                 if cfg.train.checkpoint_every and st.step % cfg.train.checkpoint_every == 0 \
                         and st.batch < self.steps_per_epoch:
                     self._check_finite()
@@ -242,7 +255,7 @@ class Trainer:
                "samples_per_s": round(n / st.epoch_elapsed_s, 1) if st.epoch_elapsed_s > 0 else None}
         st.history.append(row)
         improved = val is not None and (st.best_val_acc is None or val.acc > st.best_val_acc)
-        if improved:
+        if improved and val is not None:
             st.best_val_acc, st.best_epoch = val.acc, st.epoch + 1
         st.epoch, st.batch = st.epoch + 1, 0
         if self.run_dir is not None:
@@ -271,7 +284,7 @@ class Trainer:
             best = self.run_dir / "checkpoints" / "best.safetensors" if self.run_dir else None
             used_best = self.cfg.train.test_weights == "best" and best is not None and best.is_file() \
                 and self.ds.val is not None
-            if used_best:
+            if used_best and best is not None:
                 state, _ = load_weights(best)
                 if self.ema is not None:  # best holds the averaged weights: evaluate them as they are
                     self.ema.swap(self.model)
@@ -301,7 +314,8 @@ class Trainer:
             self._build(dataset)
         with self.dist.peer_errors():
             net = self.dist.wrap(self.model, self.rt.device, self.cfg.train.sync_bn)  # DDP under torchrun
-            self.net = torch.compile(net) if self.cfg.train.compile else net
+            self.net = torch.compile(net) if self.cfg.train.compile else net  # type: ignore[assignment]
+        self.ready = True
 
     def _build(self, dataset: Any) -> None:
         from ..data import Augment, load_dataset, make_loader
@@ -324,7 +338,8 @@ class Trainer:
         self.macs = int(profile(model, (ds.channels, *self.input_size)).macs)
         self.spec = ModelSpec(model=self.model_name, num_classes=len(ds.classes), in_channels=ds.channels,
                               input_size=self.input_size, native_size=native, classes=list(ds.classes),
-                              mean=list(ds.mean), std=list(ds.std), dataset=ds.name, model_kwargs=dict(cfg.model.kwargs))
+                              mean=list(ds.mean), std=list(ds.std), dataset=ds.name,
+                              model_kwargs=dict(cfg.model.kwargs))
         # Ranks that loaded different data would deadlock later, when their epochs end at different steps.
         sizes = [len(s) if s is not None else 0 for s in (ds.train, ds.val, ds.test)]
         self.dist.check_same({"dataset": ds.name, "images": sizes, "model": self.model_name, "params": self.params},
@@ -334,9 +349,11 @@ class Trainer:
             raise ConfigError(f"data.batch_size {bs} is larger than the training split of {ds.name} "
                               f"({len(ds.train)} images{' per ' + str(ws) + ' ranks' if self.dist.enabled else ''}); "
                               f"use a batch size of at most {max(1, len(ds.train) // ws)}")
-        self._make_run_dir()
+        if self.dist.is_main and self.output:  # claimed now that data and model are known to be fine
+            self.run_dir = claim_run_dir(cfg, self.requested_dir, resume=self.resume_dir, overwrite=self.overwrite,
+                                         say=self.console.info)
         fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
-        self.model = model.to(rt.device, memory_format=fmt)  # the plain module: checkpoints, evaluation, EMA
+        self.model = model.to(rt.device, memory_format=fmt)  # type: ignore[call-overload]
 
         flip = {"auto": ds.flip, "on": True, "off": False}[d.augment.flip]
         aug = Augment(crop_padding=d.augment.crop_padding, flip=flip)
@@ -366,21 +383,6 @@ class Trainer:
         if self.run_dir is not None:
             write_config(self.run_dir, cfg)
 
-    def _make_run_dir(self) -> None:
-        """Claim the run directory once the data and the model are known to be fine, so that a
-        typo in a model name leaves no empty run behind. Resuming into another folder copies the run."""
-        if not self.dist.is_main or not self.output:
-            return
-        resume, target = self.resume_dir, self.requested_dir
-        if resume is not None and (target is None or same_dir(target, resume)):
-            self.run_dir = prepare_run_dir(resume, resume=True, overwrite=False)
-        elif resume is not None:
-            self.run_dir = copy_run(resume, Path(target), overwrite=self.overwrite)
-            self.console.info(f"continuing {resume} in a copy, {target} ({resume} is left as it was)")
-        else:
-            target = target or (Path(self.cfg.output.dir) if self.cfg.output.dir else default_run_dir(self.cfg))
-            self.run_dir = prepare_run_dir(Path(target), resume=False, overwrite=self.overwrite)
-
     # ---------------------------------------------------------------------------------------------
     def _save(self, name: str = "last") -> None:
         """Checkpoint the exact position of the loop (rank 0 writes; everyone waits for it)."""
@@ -401,7 +403,9 @@ class Trainer:
         return out
 
     def _restore(self) -> None:
-        folder = self.resume_dir / "checkpoints"
+        run = self.resume_dir
+        assert run is not None
+        folder = run / "checkpoints"
         weights, spec, saved = load_training_state(folder, "last")
         if spec.model != self.spec.model or spec.num_classes != self.spec.num_classes:
             raise CheckpointError(f"{folder / 'last.safetensors'} was trained as {spec.model} with "
@@ -415,7 +419,7 @@ class Trainer:
             raise CheckpointError(f"{folder}: optimizer state does not fit this configuration ({e})") from None
         state = TrainState.from_dict(saved.loop)
         if state.world_size != self.dist.world_size:
-            n, run = state.world_size, self.resume_dir
+            n = state.world_size
             raise CheckpointError(f"{run} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
                                   f"{self.dist.world_size}: the data shards, and the position in the epoch, depend on "
                                   f"the number of ranks; resume with {n} in all (torchrun --nproc_per_node ... "

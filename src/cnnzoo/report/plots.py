@@ -22,8 +22,9 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
-    from ..engine.checkpoint import atomic_write
     import io
+
+    from ..engine.checkpoint import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -101,7 +102,7 @@ def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: 
     axes = [axes] if rows * cols == 1 else list(getattr(axes, "flat", axes))
     for ax in axes:
         ax.axis("off")
-    for ax, idx in zip(axes, pick.tolist()):
+    for ax, idx in zip(axes, pick.tolist(), strict=False):
         img = image(idx)
         if img.shape[0] == 1:
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=255)
