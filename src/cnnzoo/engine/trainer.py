@@ -63,6 +63,10 @@ class RunResult:
 class Trainer:
     """``Trainer(cfg).fit()`` trains ``cfg`` into a run directory and returns a :class:`RunResult`.
 
+    ``run_dir``: where (default ``output.dir``, else ``runs/<time>-<model>-<dataset>``); ``resume``: a
+    run directory to continue (with ``run_dir`` too: continue in a copy); ``callbacks``:
+    :class:`~cnnzoo.engine.callbacks.Callback` objects, called in order at each hook. The engine alone
+    writes config.yaml, metrics.jsonl and checkpoints/; :func:`cnnzoo.train` adds the report files.
     ``output=False`` writes nothing (no run directory, no checkpoints): ``cnnzoo bench`` drives such
     a trainer with :meth:`setup` and :meth:`run_steps`.
     """
