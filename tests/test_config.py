@@ -225,3 +225,15 @@ def test_recipe_files_all_validate():
     assert set(SEED_NAMES) <= set(names)
     for name in names:
         load_config(folder / f"{name}.yaml")
+
+
+def test_optimizer_and_schedule_names_are_defined_once():
+    """The engine's lists are the schema's Literals (a name added to one is in the other)."""
+    import typing
+
+    from cnnzoo.config import OptimConfig, ScheduleConfig, schema
+    from cnnzoo.engine import optim
+
+    hints = typing.get_type_hints(OptimConfig)["name"], typing.get_type_hints(ScheduleConfig)["name"]
+    assert optim.OPTIMIZERS is schema.OPTIMIZERS and optim.SCHEDULES is schema.SCHEDULES
+    assert schema.OPTIMIZERS == typing.get_args(hints[0]) and schema.SCHEDULES == typing.get_args(hints[1])

@@ -59,7 +59,7 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     chosen = {"test": ds.test, "val": ds.val, "train": ds.train}[split]
     if chosen is None:
         raise ConfigError(f"{ds.name} has no {split} split" + (" (val_fraction is 0)" if split == "val" else ""))
-    rt = Runtime.resolve(_TrainLike(device))
+    rt = Runtime.resolve(device=device)
     rt.apply(seed)
     model = build_model(spec, state, path).to(rt.device)
     if rt.channels_last:
@@ -90,13 +90,3 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     result["eval_json"] = str(dest)
     return result
 
-
-class _TrainLike:
-    """The few train-config fields Runtime.resolve reads, for evaluation."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.precision = "auto"
-        self.channels_last = "auto"
-        self.threads = None
-        self.deterministic = False
