@@ -37,6 +37,14 @@ def reference_markdown() -> str:
         lines += [f"## `{section}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         lines += _reference_rows(cls, getattr(defaults, section), section + ".")
         lines.append("")
+        if section == "schedule":
+            lines += [
+                "`onecycle` rises from `lr / div_factor` to `lr` over the first `pct_start` of training, then",
+                "anneals (cosine) to `min_lr_factor * lr`: the rise is its warm-up. So `warmup_epochs` with",
+                "`onecycle` is refused (one line naming both keys and the `pct_start` that gives the same rise),",
+                "rather than silently ignored; `constant`, `step` and `cosine` warm up for `warmup_epochs`.",
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -73,12 +73,13 @@ class OptimConfig:
 @dataclass
 class ScheduleConfig:
     name: ScheduleName = _f("onecycle", "learning-rate schedule")
-    warmup_epochs: float = _f(0.0, "linear warm-up from warmup_start_factor * lr (epochs, may be fractional)", min=0.0)
+    warmup_epochs: float = _f(0.0, "constant/step/cosine: linear warm-up from warmup_start_factor * lr (epochs, may be "
+                                   "fractional); onecycle refuses it: its rise over pct_start is its warm-up", min=0.0)
     warmup_start_factor: float = _f(0.01, "warm-up starts at this fraction of lr", min=0.0, max=1.0)
     step_epochs: int = _f(30, "step: decay every this many epochs", min=1)
     gamma: float = _f(0.1, "step: multiply lr by this at each step", gt=0.0, max=1.0)
     min_lr_factor: float = _f(0.0, "cosine/onecycle: final lr as a fraction of lr", min=0.0, max=1.0)
-    pct_start: float = _f(0.25, "onecycle: share of training spent rising to lr", gt=0.0, max=0.9)
+    pct_start: float = _f(0.25, "onecycle: share of training spent rising to lr (its warm-up)", gt=0.0, max=0.9)
     div_factor: float = _f(25.0, "onecycle: initial lr = lr / div_factor", min=1.0)
 
 

@@ -237,6 +237,16 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
 
 def schedule_problem(schedule: ScheduleConfig, epochs: int) -> tuple[str, str] | None:
     """(key, message) where the schedule's keys contradict each other or the run length, else None."""
+    if schedule.name == "onecycle" and schedule.warmup_epochs > 0:
+        # One-cycle rises from lr/div_factor to lr over pct_start of training: that rise is its
+        # warm-up, so a second warm-up has no meaning. Refused rather than ignored.
+        share = schedule.warmup_epochs / epochs
+        hint = f" (pct_start: {share:.3g} rises over {schedule.warmup_epochs:g} of {epochs} epochs)" \
+            if 0 < share <= 0.9 else ""
+        return ("schedule.warmup_epochs",
+                f"'schedule.warmup_epochs' does not apply to 'schedule.name: onecycle', whose rise to lr over "
+                f"'schedule.pct_start' of training is its warm-up; set pct_start instead{hint}, or "
+                "remove warmup_epochs, or use 'schedule.name: cosine' with warmup_epochs")
     if schedule.warmup_epochs >= epochs and schedule.warmup_epochs > 0:
         return ("schedule.warmup_epochs", f"'schedule.warmup_epochs' ({schedule.warmup_epochs}) must be "
                 f"shorter than 'train.epochs' ({epochs})")
