@@ -1,5 +1,6 @@
-"""docs/configuration.md, generated from the schema: ``python -m cnnzoo.config > docs/configuration.md``.
-A test fails when the file and the code disagree."""
+"""docs/configuration.md, generated from the schema and the environment variables of
+:mod:`cnnzoo.env`: ``python -m cnnzoo.config > docs/configuration.md``. A test fails when the file
+and the code disagree."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .. import env
 from .schema import SECTIONS, Config
 from .validation import describe, hints
 from .yaml_reader import MAX_BYTES, MAX_DEPTH, MAX_NODES
@@ -45,6 +47,7 @@ def reference_markdown() -> str:
                 "rather than silently ignored; `constant`, `step` and `cosine` warm up for `warmup_epochs`.",
                 "",
             ]
+    lines += [env.reference_markdown(), ""]
     return "\n".join(lines)
 
 

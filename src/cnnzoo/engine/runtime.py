@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .. import env
 from ..config.schema import TrainConfig
 from ..errors import DeviceError
 
@@ -40,12 +41,8 @@ def physical_cores() -> int:
 
 def env_threads() -> int | None:
     """``CNNZOO_THREADS``: the CPU thread count when the config leaves ``train.threads`` unset
-    (for shared machines and parallel test workers)."""
-    try:
-        n = int(os.environ.get("CNNZOO_THREADS", "0"))
-    except ValueError:
-        return None
-    return n if n > 0 else None
+    (for shared machines and parallel test workers); a value that is not one is a ConfigError."""
+    return env.THREADS.read()
 
 
 def cpu_has_bf16() -> bool:
