@@ -130,8 +130,8 @@ def parse_yaml(text: str, name: str, show_lines: bool = True) -> tuple[Any, dict
     return data, loader.lines
 
 
-def read_yaml_file(path: Path) -> tuple[Any, dict[str, str]]:
-    """:func:`parse_yaml` of a file, read with the size bound."""
+def read_text_file(path: Path) -> str:
+    """A config file's text, at most :data:`MAX_BYTES`, as UTF-8 (ConfigError naming the file else)."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
@@ -145,7 +145,11 @@ def read_yaml_file(path: Path) -> tuple[Any, dict[str, str]]:
         raise ConfigError(f"{path} is larger than {MAX_BYTES >> 20} MiB, too large for a config file "
                           "(recipes are a few KB); is it the right file?")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {e.start})") from None
-    return parse_yaml(text, str(path))
+
+
+def read_yaml_file(path: Path) -> tuple[Any, dict[str, str]]:
+    """:func:`parse_yaml` of a file, read with the size bound."""
+    return parse_yaml(read_text_file(path), str(path))
