@@ -125,7 +125,7 @@ def _folders(text: str) -> list[Path]:
 def _json_file(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_file():
-        raise ValueError("the path of a JSON file, but " + ("it is a folder" if path.is_dir() else "there is no file there"))
+        raise ValueError("the path of a JSON file, but " + ("it is a folder" if path.is_dir() else "nothing is there"))
     return path
 
 

@@ -50,8 +50,10 @@ class DataConfig:
     offline: bool = _f(False, "never touch the network")
     image_size: Union[int, None] = _f(None, "resize inputs to this square size (null = native)", min=8, max=1024)
     channels: Union[int, None] = _f(None, "convert images to 1 or 3 channels (null = native)", min=1, max=3)
-    val_fraction: float = _f(0.1, "share of train carved off for validation when there is no val split", min=0.0, max=0.5)
-    batch_size: int = _f(128, "training batch size, per rank under torchrun (N ranks: a global batch of N x this)", min=1, max=65536)
+    val_fraction: float = _f(0.1, "share of train carved off for validation when there is no val split",
+                             min=0.0, max=0.5)
+    batch_size: int = _f(128, "training batch size, per rank under torchrun (N ranks: a global batch of N x this)",
+                         min=1, max=65536)
     eval_batch_size: int = _f(512, "batch size for validation and test", min=1, max=65536)
     num_workers: Union[int, None] = _f(None, "worker processes of the streaming loader (null = auto)", min=0, max=64)
     augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"help": "training-time augmentation"})
@@ -98,11 +100,13 @@ class TrainConfig:
                                             "1.55x faster than 2 with one of two cores busy)", min=1, max=1024)
     label_smoothing: float = _f(0.0, "label smoothing of the cross-entropy loss", min=0.0, max=0.5)
     tta_flip: bool = _f(False, "average predictions over the image and its mirror at evaluation")
-    ema_decay: Union[float, None] = _f(None, "evaluate an exponential moving average of the weights (e.g. 0.999)", gt=0.0, max=0.99999)
+    ema_decay: Union[float, None] = _f(None, "evaluate an exponential moving average of the weights (e.g. 0.999)",
+                                       gt=0.0, max=0.99999)
     checkpoint_every: int = _f(0, "also checkpoint every N steps inside an epoch (0 = end of epoch only)", min=0)
     test_weights: Literal["best", "last"] = _f("best", "which weights the final test uses")
     sync_bn: bool = _f(False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
-    max_steps: Union[int, None] = _f(None, "stop after this many optimizer steps (for smoke tests and benchmarks)", min=1)
+    max_steps: Union[int, None] = _f(None, "stop after this many optimizer steps (for smoke tests and benchmarks)",
+                                     min=1)
 
 
 @dataclass
