@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.config import load_config, parse_override
-from cnnzoo.config.validation import short
 from cnnzoo.config.yaml_reader import MAX_BYTES, MAX_DEPTH, parse_yaml
-from cnnzoo.errors import ConfigError
+from cnnzoo.errors import ConfigError, short_repr
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -145,12 +144,12 @@ def test_duplicate_key_in_set_value():
         parse_override("model.kwargs.x={a: 1, a: 2}")
 
 
-def test_short_is_bounded_for_huge_and_shared_values():
+def test_short_repr_is_bounded_for_huge_and_shared_values():
     level: list = ["lol"] * 10
     for _ in range(9):  # 10^9 items, shared
         level = [level] * 10
     t = time.perf_counter()
-    texts = [short(level), short({"k" * 10**6: level}), short("x" * 10**7), short(10**5000), short(2**5000)]
+    texts = [short_repr(level), short_repr({"k" * 10**6: level}), short_repr("x" * 10**7), short_repr(10**5000), short_repr(2**5000)]
     assert time.perf_counter() - t < 0.1
     assert all(len(s) <= 60 for s in texts), texts
 

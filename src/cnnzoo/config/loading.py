@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean, short_repr, short_text
 from .schema import SECTIONS, Config
-from .validation import Source, all_keys, short_text, validate
+from .validation import Source, all_keys, validate
 from .yaml_reader import parse_yaml, read_yaml_file
 
 # The default job: `cnnzoo train` with no arguments.
@@ -90,11 +90,12 @@ def _load_layers(path: Path, source: Source, seen: tuple[Path, ...] = ()) -> dic
     merged: dict[str, Any] = {}
     if base is not None:
         if not isinstance(base, str):
-            raise ConfigError(f"{source.of('base')}: 'base' must name a recipe or a YAML file")
+            raise ConfigError(f"{source.of('base') or path}: 'base' must name a recipe or a YAML file, "
+                              f"got {short_repr(base)}")
         candidate = (path.parent / base) if base.endswith((".yaml", ".yml")) else find_recipe(base)
         if candidate is None or not candidate.is_file():
             hint = did_you_mean(short_text(base), list_recipes())
-            raise ConfigError(f"{source.of('base')}: base recipe '{short_text(base)}' not found{hint}")
+            raise ConfigError(f"{source.of('base') or path}: base recipe '{short_text(base)}' not found{hint}")
         merged = _load_layers(candidate, source, seen + (path,))
     return _merge(merged, {k: v for k, v in data.items() if k not in ("base",)})
 

@@ -4,7 +4,8 @@ when it came from a file, ``file:line``::
 
     error: configs/resnet.yaml:12: unknown key 'optim.lr_rate' (did you mean 'optim.lr'?)
 
-A value put into a message goes through :func:`short`, so a huge value never becomes huge text.
+A value put into a message goes through :func:`~cnnzoo.errors.short_repr`, so a huge value never
+becomes huge text.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import reprlib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean, short_repr, short_text
 from .schema import META_KEYS, Config, ScheduleConfig
 
 # --------------------------------------------------------------------------------------------------
@@ -37,33 +37,6 @@ class Source:
                 return self.where[key]
             key = key.rpartition(".")[0]
         return ""
-
-
-# --------------------------------------------------------------------------------------------------
-# Bounded text for messages
-
-# reprlib stops at a few items per level and a few levels: the cost of the text is bounded however
-# large (or however aliased) the value is. Integers beyond Python's 4300-digit str() limit are
-# shortened by maxlong before that limit is reached.
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 4
-_REPR.maxstring = _REPR.maxother = 60
-_REPR.maxlong = 40
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, in time and memory independent of the value."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        text = f"an integer of {value.bit_length()} bits"
-    else:
-        text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def short_text(text: str, limit: int = 80) -> str:
-    """A user's string (a key, a --set argument) cut for a message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,11 +160,11 @@ def _check_range(value: Any, meta: Mapping[str, Any]) -> str | None:
         if isinstance(v, float) and not math.isfinite(v):
             return f"must be a finite number, got {v}"
         if "min" in meta and v < meta["min"]:
-            return f"must be at least {meta['min']}, got {short(v)}"
+            return f"must be at least {meta['min']}, got {short_repr(v)}"
         if "gt" in meta and v <= meta["gt"]:
-            return f"must be greater than {meta['gt']}, got {short(v)}"
+            return f"must be greater than {meta['gt']}, got {short_repr(v)}"
         if "max" in meta and v > meta["max"]:
-            return f"must be at most {meta['max']}, got {short(v)}"
+            return f"must be at most {meta['max']}, got {short_repr(v)}"
     return None
 
 
@@ -202,7 +175,7 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
 
     if not isinstance(data, Mapping):
         name = prefix.rstrip(".") or "config"
-        raise ConfigError(f"{where(name)}'{name}' must be a mapping of keys, got {short(data)}")
+        raise ConfigError(f"{where(name)}'{name}' must be a mapping of keys, got {short_repr(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     types_ = hints(cls)
     kwargs: dict[str, Any] = {}
@@ -210,7 +183,7 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
         if not isinstance(key, str) or key not in fields:
             if prefix == "" and key in META_KEYS:
                 continue
-            full = short_text(f"{prefix}{key if isinstance(key, str) else short(key)}")
+            full = short_text(f"{prefix}{key if isinstance(key, str) else short_repr(key)}")
             valid = [prefix + k for k in fields] + ([] if prefix else list(META_KEYS))
             hint = did_you_mean(full, all_keys() + list(META_KEYS), n=1) or did_you_mean(full, valid, n=1)
             if not hint:
@@ -227,7 +200,7 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
             hint = ""
             if isinstance(value, str):  # a misspelt choice: suggest the closest one
                 hint = did_you_mean(short_text(value), [a for a in literal_choices(tp) if isinstance(a, str)], n=1)
-            raise ConfigError(f"{where(full)}'{full}' must be {describe(tp)}, got {short(value)}{hint}")
+            raise ConfigError(f"{where(full)}'{full}' must be {describe(tp)}, got {short_repr(value)}{hint}")
         problem = _check_range(got, fields[key].metadata)
         if problem:
             raise ConfigError(f"{where(full)}'{full}' {problem}")
@@ -263,19 +236,19 @@ def _cross_checks(cfg: Config, source: Source) -> None:
     if cfg.data.channels not in (None, 1, 3):
         fail("data.channels", f"'data.channels' must be 1, 3 or null, got {cfg.data.channels}")
     if len(cfg.optim.betas) != 2:
-        fail("optim.betas", f"'optim.betas' must be a list of two numbers, got {short(cfg.optim.betas)}")
+        fail("optim.betas", f"'optim.betas' must be a list of two numbers, got {short_repr(cfg.optim.betas)}")
     if cfg.optim.betas[0] >= 1 or cfg.optim.betas[1] >= 1:
         fail("optim.betas", "'optim.betas' must both be below 1")
     problem = schedule_problem(cfg.schedule, cfg.train.epochs)
     if problem:
         fail(*problem)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.train.device):
-        fail("train.device", f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short(cfg.train.device)}")
+        fail("train.device", f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
     if cfg.train.precision == "fp16" and cfg.train.device in ("cpu", "mps"):
         fail("train.precision", "'train.precision: fp16' needs a CUDA device; use bf16 on the CPU")
     for k in cfg.model.kwargs:
         if not isinstance(k, str) or not k.isidentifier():
-            fail("model.kwargs", f"'model.kwargs' keys must be argument names, got {short(k)}")
+            fail("model.kwargs", f"'model.kwargs' keys must be argument names, got {short_repr(k)}")
 
 
 def validate(data: Mapping[str, Any], source: Source | None = None) -> Config:

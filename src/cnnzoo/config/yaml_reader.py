@@ -23,8 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
-from .validation import short_text
+from ..errors import ConfigError, short_text
 
 # A resolved config.yaml is about 3 KB and the largest recipe about 1 KB: 1 MiB is far beyond any
 # honest config, and reading it takes milliseconds.
