@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, short_text
 
 T = TypeVar("T")
 
@@ -45,11 +45,7 @@ class Var(Generic[T]):
         try:
             return self.parse(raw.strip())
         except ValueError as e:
-            shown = raw if len(raw) <= _SHOWN else raw[: _SHOWN - 3] + "..."
-            raise ConfigError(f"${self.name}={shown!r}: expected {e}") from None
-
-    def is_set(self, environ: Mapping[str, str] | None = None) -> bool:
-        return self.name in (os.environ if environ is None else environ)
+            raise ConfigError(f"${self.name}={short_text(raw, _SHOWN)!r}: expected {e}") from None
 
 
 VARIABLES: dict[str, Var[Any]] = {}
