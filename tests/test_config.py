@@ -262,3 +262,22 @@ def test_optimizer_and_schedule_names_are_defined_once():
     hints = typing.get_type_hints(OptimConfig)["name"], typing.get_type_hints(ScheduleConfig)["name"]
     assert optim.OPTIMIZERS is schema.OPTIMIZERS and optim.SCHEDULES is schema.SCHEDULES
     assert schema.OPTIMIZERS == typing.get_args(hints[0]) and schema.SCHEDULES == typing.get_args(hints[1])
+
+
+def test_every_schema_optimizer_and_schedule_is_built_by_the_engine():
+    """A name added to the schema's Literal without engine code fails here, not in a user's run."""
+    import math
+
+    import torch
+
+    from cnnzoo.config import OPTIMIZERS, SCHEDULES, OptimConfig, ScheduleConfig
+    from cnnzoo.engine.optim import LRSchedule, build_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    for name in OPTIMIZERS:
+        opt = build_optimizer(model, OptimConfig(name=name), torch.device("cpu"))
+        assert type(opt).__name__.lower() == name
+    for name in SCHEDULES:
+        schedule = LRSchedule.from_config(ScheduleConfig(name=name), 0.1, steps_per_epoch=10, epochs=3)
+        lrs = [schedule(step) for step in range(30)]
+        assert all(math.isfinite(lr) and 0 <= lr <= 0.1 + 1e-12 for lr in lrs), (name, lrs)
