@@ -20,9 +20,11 @@ from typing import Any
 
 import torch
 
+from cnnzoo import env
+
 ROOT = Path(__file__).resolve().parent.parent
 # $CNNZOO_BENCH_RESULTS redirects the result files (run_all.py --quick uses a scratch folder)
-RESULTS = Path(os.environ.get("CNNZOO_BENCH_RESULTS") or ROOT / "benchmarks" / "results")
+RESULTS = env.BENCH_RESULTS.read() or ROOT / "benchmarks" / "results"
 # torch's own choice of intra-op threads, before any cnnzoo Runtime changes it (the classic loop's)
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
 

@@ -225,3 +225,59 @@ def test_recipe_files_all_validate():
     assert set(SEED_NAMES) <= set(names)
     for name in names:
         load_config(folder / f"{name}.yaml")
+
+
+def test_onecycle_refuses_warmup_epochs_naming_both_keys(tmp_path):
+    """One-cycle's rise over pct_start is its warm-up; warmup_epochs was silently ignored (issue 13,
+    defect 3). Now one line names both keys, the file and line, and the pct_start that does it."""
+    p = write(tmp_path, "schedule:\n  name: onecycle\n  warmup_epochs: 2\ntrain:\n  epochs: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{p}:3: 'schedule.warmup_epochs'")
+    assert "'schedule.name: onecycle'" in msg and "pct_start: 0.2" in msg
+    with pytest.raises(ConfigError, match="schedule.warmup_epochs"):  # the default schedule is onecycle
+        load_config(sets=["schedule.warmup_epochs=1"])
+    # the schedules with a warm-up of their own keep it
+    assert load_config(p, sets=["schedule.name=cosine"]).schedule.warmup_epochs == 2
+
+
+def test_lr_schedule_refuses_onecycle_warmup_from_a_hand_built_config():
+    from cnnzoo.config import ScheduleConfig
+    from cnnzoo.engine.optim import LRSchedule
+
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        LRSchedule.from_config(ScheduleConfig(name="onecycle", warmup_epochs=1.0), 0.1, 10, 5)
+    cosine = LRSchedule.from_config(ScheduleConfig(name="cosine", warmup_epochs=1.0), 0.1, 10, 5)
+    assert cosine(0) == pytest.approx(0.1 * 0.01) and cosine(10) == pytest.approx(0.1)
+
+
+def test_optimizer_and_schedule_names_are_defined_once():
+    """The engine's lists are the schema's Literals (a name added to one is in the other)."""
+    import typing
+
+    from cnnzoo.config import OptimConfig, ScheduleConfig, schema
+    from cnnzoo.engine import optim
+
+    hints = typing.get_type_hints(OptimConfig)["name"], typing.get_type_hints(ScheduleConfig)["name"]
+    assert optim.OPTIMIZERS is schema.OPTIMIZERS and optim.SCHEDULES is schema.SCHEDULES
+    assert schema.OPTIMIZERS == typing.get_args(hints[0]) and schema.SCHEDULES == typing.get_args(hints[1])
+
+
+def test_every_schema_optimizer_and_schedule_is_built_by_the_engine():
+    """A name added to the schema's Literal without engine code fails here, not in a user's run."""
+    import math
+
+    import torch
+
+    from cnnzoo.config import OPTIMIZERS, SCHEDULES, OptimConfig, ScheduleConfig
+    from cnnzoo.engine.optim import LRSchedule, build_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    for name in OPTIMIZERS:
+        opt = build_optimizer(model, OptimConfig(name=name), torch.device("cpu"))
+        assert type(opt).__name__.lower() == name
+    for name in SCHEDULES:
+        schedule = LRSchedule.from_config(ScheduleConfig(name=name), 0.1, steps_per_epoch=10, epochs=3)
+        lrs = [schedule(step) for step in range(30)]
+        assert all(math.isfinite(lr) and 0 <= lr <= 0.1 + 1e-12 for lr in lrs), (name, lrs)

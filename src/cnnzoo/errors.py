@@ -9,7 +9,9 @@ else that escapes is a bug and stays an ordinary exception.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
 
 
 class CnnzooError(Exception):
@@ -68,3 +70,26 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     quoted = [f"'{h}'" for h in hits]
     text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f" (did you mean {text}?)"
+
+
+# reprlib stops at a few items per level and a few levels: the cost of the text is bounded however
+# large (or however aliased, as YAML anchors make it) the value is.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 4
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message: at most ``limit`` characters, in time and memory independent
+    of the value's size (a list of a billion items, a megabyte string, a 5000-digit integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"an integer of {value.bit_length()} bits"  # str() of a huge int is slow, past 4300 digits refused
+    else:
+        text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_text(text: str, limit: int = 80) -> str:
+    """A user's string (a key, an argument) cut to ``limit`` characters for a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

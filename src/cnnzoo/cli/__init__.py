@@ -18,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from .. import __version__
+from .. import __version__, env
 from ..errors import CnnzooError
 from .common import Parser, common_parent, show_warnings
 
@@ -48,7 +48,7 @@ def build_parser() -> Parser:
 def _error_line(err: CnnzooError) -> str | None:
     """``error: ...``; under torchrun ``error: [rank N] ...``, once per machine (None: another
     rank prints it), see cnnzoo.engine.distributed.error_line."""
-    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "0", "1"):  # not under torchrun: leave torch unimported
+    if not env.under_torchrun():  # leave torch unimported
         return f"error: {err}"
     from ..engine.distributed import error_line
 
@@ -57,8 +57,9 @@ def _error_line(err: CnnzooError) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("CNNZOO_DEBUG") == "1"
+    debug = "--debug" in argv
     try:
+        debug = debug or env.DEBUG.read()
         parser = build_parser()
         args = parser.parse_args(argv)
         show_warnings()

@@ -123,11 +123,10 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
             raise ConfigError(f"--resume cannot change {', '.join(bad)} (only {', '.join(sorted(RESUME_CHANGEABLE))}); "
                               "start a new run with --config RUN/config.yaml instead")
         if not (run / "config.yaml").is_file():
-            import os
-
+            from ..env import under_torchrun
             from ..errors import CheckpointError
 
-            shared = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")  # under torchrun
+            shared = under_torchrun()
             raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)" + (
                 "; under torchrun every machine must see the run directory (put it on a shared filesystem)"
                 if shared else ""))

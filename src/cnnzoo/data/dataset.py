@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import env
 from ..errors import DataError
 from . import formats
 from .catalog import DatasetSpec, get_spec
@@ -41,8 +42,7 @@ log = logging.getLogger("cnnzoo.data")
 # instead of held in memory (and on the training device). 2 GiB holds CIFAR-size folders many times
 # over and stays well inside a laptop's RAM; ImageNet-size folders stream. Override with
 # load_dataset(memory_limit=...) or $CNNZOO_DATA_MEMORY_LIMIT (bytes).
-DEFAULT_MEMORY_LIMIT = 2 << 30
-ENV_MEMORY_LIMIT = "CNNZOO_DATA_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT: int = env.DATA_MEMORY_LIMIT.default  # 2 GiB, declared with its variable in cnnzoo.env
 
 # Bump when the decoded-folder cache layout or decoding changes, so stale caches are not reused.
 FOLDER_CACHE_VERSION = 1
@@ -280,13 +280,7 @@ def _probe_channels(files: Sequence[Path]) -> int:
 def _memory_limit(limit: int | None) -> int:
     if limit is not None:
         return limit
-    env = os.environ.get(ENV_MEMORY_LIMIT)
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise DataError(f"${ENV_MEMORY_LIMIT}={env!r} is not a number of bytes") from None
-    return DEFAULT_MEMORY_LIMIT
+    return env.DATA_MEMORY_LIMIT.read()  # unset: the default; not a number of bytes: one ConfigError line
 
 
 def _load_folder(root: Path, channels: int | None, image_size, val_fraction: float, seed: int,

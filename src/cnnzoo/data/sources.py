@@ -38,14 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from .. import env
 from ..errors import DataError
 from .catalog import DatasetSpec, FileSpec, get_spec
 
-# Environment variables, in one place so docs and tests name the same things.
-ENV_DATA = "CNNZOO_DATA"
-ENV_SYSTEM = "CNNZOO_SYSTEM_DATA"
-ENV_MIRRORS = "CNNZOO_MIRRORS"
-ENV_CHECKSUMS = "CNNZOO_CHECKSUMS"
+# Environment variables: declared, typed and checked in cnnzoo.env; their names for messages.
+ENV_DATA = env.DATA.name
+ENV_SYSTEM = env.SYSTEM_DATA.name
+ENV_MIRRORS = env.MIRRORS.name
+ENV_CHECKSUMS = env.CHECKSUMS.name
 
 # Debian/Ubuntu install dataset packages (dataset-fashion-mnist...) under /usr/share/datasets;
 # /usr/local is where an administrator would put the same by hand.
@@ -72,9 +73,8 @@ def cache_root() -> Path:
 
 def system_roots() -> list[Path]:
     """Folders where the operating system keeps datasets (``$CNNZOO_SYSTEM_DATA`` overrides)."""
-    env = os.environ.get(ENV_SYSTEM)
-    dirs = env.split(os.pathsep) if env is not None else list(DEFAULT_SYSTEM_DIRS)
-    return [Path(d) for d in dirs if d]
+    dirs = env.read_with_empty(env.SYSTEM_DATA)  # unset: None; set but empty: []
+    return dirs if dirs is not None else [Path(d) for d in DEFAULT_SYSTEM_DIRS]
 
 
 def search_places(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
@@ -85,9 +85,9 @@ def search_places(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) 
         d = Path(data_dir).expanduser()
         places.append(("--data-dir", d))
         places += [("--data-dir", d / n) for n in names]
-    env = os.environ.get(ENV_DATA)
-    if env:
-        places += [(f"${ENV_DATA}", Path(env).expanduser() / n) for n in names]
+    env_data = env.DATA.read()
+    if env_data is not None:
+        places += [(f"${ENV_DATA}", env_data / n) for n in names]
     places += [("cache", cache_root() / n) for n in names]
     for root in system_roots():
         places += [("system", root / n) for n in names]
@@ -207,16 +207,16 @@ def pinned_checksums(spec: DatasetSpec, overrides: Mapping[str, str] | None = No
     table in :mod:`cnnzoo.data.catalog`.
     """
     table = {f.name: f"md5:{f.md5}" for f in spec.files}
-    path = os.environ.get(ENV_CHECKSUMS)
-    if path:
+    path = env.CHECKSUMS.read()
+    if path is not None:
         try:
             data = json.loads(Path(path).read_text())
-            env = data.get(spec.name, {}) if isinstance(data, dict) else None
-            if not isinstance(env, dict):
+            entries = data.get(spec.name, {}) if isinstance(data, dict) else None
+            if not isinstance(entries, dict):
                 raise ValueError("expected {\"<dataset>\": {\"<file>\": \"sha256:<hex>\"}}")
         except (OSError, ValueError) as err:
             raise DataError(f"${ENV_CHECKSUMS}={path}: cannot read it ({err})") from None
-        table.update({str(k): str(v) for k, v in env.items()})
+        table.update({str(k): str(v) for k, v in entries.items()})
     table.update(overrides or {})
     for v in table.values():
         parse_checksum(v)  # fail early and clearly on a malformed override
@@ -229,10 +229,8 @@ def pinned_checksums(spec: DatasetSpec, overrides: Mapping[str, str] | None = No
 
 def mirrors_for(spec: DatasetSpec) -> list[str]:
     """Base URLs to try in order: ``$CNNZOO_MIRRORS`` if set, else the dataset's official list."""
-    env = os.environ.get(ENV_MIRRORS)
-    if env is not None:
-        return [m.strip() for m in env.split(",") if m.strip()]
-    return list(spec.mirrors)
+    mirrors = env.read_with_empty(env.MIRRORS)  # unset: None; set but empty: []
+    return mirrors if mirrors is not None else list(spec.mirrors)
 
 
 class ChecksumMismatch(DataError):

@@ -45,13 +45,14 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from .. import env
 from ..errors import CnnzooError, ConfigError, DeviceError
 
 # How long a rank waits in a collective for the others (also while rank 0 alone evaluates and
 # writes the run directory). A crashed rank makes torchrun stop the others at once; the timeout
 # bounds the rest: a rank stuck without crashing, or a machine that vanished from the network.
-TIMEOUT_ENV = "CNNZOO_DIST_TIMEOUT"
-DEFAULT_TIMEOUT_S = 600  # NCCL's own default; evaluation on rank 0 takes seconds on a GPU
+TIMEOUT_ENV = env.DIST_TIMEOUT.name
+DEFAULT_TIMEOUT_S: int = env.DIST_TIMEOUT.default  # 600: NCCL's own; evaluation on rank 0 takes seconds on a GPU
 _LOST = re.compile(r"gloo|nccl|connection (closed|reset)|timed out|broken pipe", re.IGNORECASE)
 
 
@@ -65,13 +66,8 @@ class PeerError(CnnzooError):
 
 
 def timeout_s() -> int:
-    try:
-        value = int(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        raise ConfigError(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
-    if value < 1:
-        raise ConfigError(f"{TIMEOUT_ENV} must be at least 1 second, got {value}")
-    return value
+    """``$CNNZOO_DIST_TIMEOUT`` seconds (checked by cnnzoo.env: a bad value is one ConfigError line)."""
+    return env.DIST_TIMEOUT.read()
 
 
 @dataclass

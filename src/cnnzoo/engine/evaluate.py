@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from ..errors import CheckpointError, ConfigError
 from .checkpoint import atomic_write, build_model, find_checkpoint, load_weights
 from .metrics import evaluate
 from .runtime import Runtime
+
+log = logging.getLogger("cnnzoo.engine")
 
 
 def run_dir_of(checkpoint: Path) -> Path | None:
@@ -23,13 +26,16 @@ def run_dir_of(checkpoint: Path) -> Path | None:
 
 
 def _run_config(run: Path | None) -> Any:
+    """The run's configuration; None (with a warning saying why) where config.yaml cannot be used,
+    so the checkpoint is still evaluated on what it records itself."""
     if run is None:
         return None
     from ..config import load_config
 
     try:
         return load_config(run / "config.yaml")
-    except ConfigError:
+    except ConfigError as e:
+        log.warning("%s; evaluating without it (seed 0, val_fraction 0.1, no flip TTA)", e)
         return None
 
 
@@ -59,7 +65,7 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     chosen = {"test": ds.test, "val": ds.val, "train": ds.train}[split]
     if chosen is None:
         raise ConfigError(f"{ds.name} has no {split} split" + (" (val_fraction is 0)" if split == "val" else ""))
-    rt = Runtime.resolve(_TrainLike(device))
+    rt = Runtime.resolve(device=device)
     rt.apply(seed)
     model = build_model(spec, state, path).to(rt.device)
     if rt.channels_last:
@@ -90,13 +96,3 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     result["eval_json"] = str(dest)
     return result
 
-
-class _TrainLike:
-    """The few train-config fields Runtime.resolve reads, for evaluation."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.precision = "auto"
-        self.channels_last = "auto"
-        self.threads = None
-        self.deterministic = False

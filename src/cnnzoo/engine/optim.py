@@ -18,14 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.schema import OPTIMIZERS, SCHEDULES, OptimConfig, ScheduleConfig
+from ..config.validation import schedule_problem
 from ..errors import ConfigError, did_you_mean
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 
 def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if not p.requires_grad:
             continue
@@ -36,8 +36,8 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg`` (an OptimConfig). Uses the fused/foreach implementations: one
+def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer ``cfg`` names (one of the schema's OPTIMIZERS). Uses the fused/foreach implementations: one
     kernel over all parameters instead of a Python loop over them."""
     name = cfg.name.lower()
     groups = param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias)
@@ -47,9 +47,9 @@ def build_optimizer(model: nn.Module, cfg: Any, device: torch.device) -> torch.o
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                                nesterov=cfg.nesterov and cfg.momentum > 0, **fast)
     if name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, **fast)
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps, **fast)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, **fast)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps, **fast)
     raise ConfigError(f"unknown optimizer '{cfg.name}'{did_you_mean(cfg.name, OPTIMIZERS)}")
 
 
@@ -70,9 +70,14 @@ class LRSchedule:
     div_factor: float = 25.0
 
     @classmethod
-    def from_config(cls, cfg: Any, base_lr: float, steps_per_epoch: int, epochs: int) -> LRSchedule:
+    def from_config(cls, cfg: ScheduleConfig, base_lr: float, steps_per_epoch: int, epochs: int) -> LRSchedule:
+        """The schedule ``cfg`` describes; checked again here for callers that built ``cfg`` by hand
+        rather than through :func:`cnnzoo.config.load_config`."""
         if cfg.name not in SCHEDULES:
             raise ConfigError(f"unknown schedule '{cfg.name}'{did_you_mean(cfg.name, SCHEDULES)}")
+        problem = schedule_problem(cfg, epochs)
+        if problem:
+            raise ConfigError(problem[1])
         return cls(name=cfg.name, base_lr=base_lr, total=max(1, steps_per_epoch * epochs),
                    steps_per_epoch=max(1, steps_per_epoch),
                    warmup=int(round(cfg.warmup_epochs * steps_per_epoch)),

@@ -1,12 +1,14 @@
 """Where and how the computation runs: device, precision, memory layout, threads, determinism.
 
-`Runtime.resolve(cfg.train)` turns the user's wishes ("auto", "cuda", "bf16", ...) into concrete
-choices once, at the start of a run, and says what it chose so the run directory can record it.
+`Runtime.resolve(cfg.train)` (or `Runtime.resolve(device="cpu")` where there is no run config) turns
+the user's wishes ("auto", "cuda", "bf16", ...) into concrete choices once, at the start of a run,
+and says what it chose so the run directory can record it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from typing import Any
 
 import torch
 
+from .. import env
+from ..config.schema import TrainConfig
 from ..errors import DeviceError
 
 
@@ -37,12 +41,8 @@ def physical_cores() -> int:
 
 def env_threads() -> int | None:
     """``CNNZOO_THREADS``: the CPU thread count when the config leaves ``train.threads`` unset
-    (for shared machines and parallel test workers)."""
-    try:
-        n = int(os.environ.get("CNNZOO_THREADS", "0"))
-    except ValueError:
-        return None
-    return n if n > 0 else None
+    (for shared machines and parallel test workers); a value that is not one is a ConfigError."""
+    return env.THREADS.read()
 
 
 def cpu_has_bf16() -> bool:
@@ -86,27 +86,33 @@ class Runtime:
     deterministic: bool
 
     @classmethod
-    def resolve(cls, train_cfg: Any, local_world_size: int = 1) -> Runtime:
-        device = resolve_device(train_cfg.device)
+    def resolve(cls, train_cfg: TrainConfig | None = None, local_world_size: int = 1, *,
+                device: str | None = None) -> Runtime:
+        """Concrete choices for ``train_cfg`` (default: a TrainConfig's defaults, every choice auto);
+        ``device`` replaces its ``device`` (evaluation and prediction choose only that)."""
+        train_cfg = train_cfg if train_cfg is not None else TrainConfig()
+        if device is not None:
+            train_cfg = dataclasses.replace(train_cfg, device=device)
+        dev = resolve_device(train_cfg.device)
         precision = train_cfg.precision
         if precision == "auto":
-            if device.type == "cuda":
+            if dev.type == "cuda":
                 precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-            elif device.type == "cpu":
+            elif dev.type == "cpu":
                 precision = "bf16" if cpu_has_bf16() else "fp32"
             else:
                 precision = "fp32"
-        if precision == "fp16" and device.type != "cuda":
+        if precision == "fp16" and dev.type != "cuda":
             raise DeviceError("precision fp16 needs a CUDA GPU (it relies on a gradient scaler); use bf16 or fp32")
         channels_last = train_cfg.channels_last
         if channels_last == "auto":
             # NHWC lets oneDNN (CPU) and cuDNN (tensor cores) skip layout conversions: resnet18 at
             # 28x28 on the 2-core CPU trained 11% faster in bf16 and 10% in fp32 (docs/benchmarks.md).
-            channels_last = device.type in ("cpu", "cuda")
+            channels_last = dev.type in ("cpu", "cuda")
         threads = None
-        if device.type == "cpu" or train_cfg.threads is not None:
+        if dev.type == "cpu" or train_cfg.threads is not None:
             threads = train_cfg.threads or env_threads() or max(1, physical_cores() // max(1, local_world_size))
-        return cls(device, precision, bool(channels_last), threads, bool(train_cfg.deterministic))
+        return cls(dev, precision, bool(channels_last), threads, bool(train_cfg.deterministic))
 
     def apply(self, seed: int) -> None:
         """Set threads, determinism and seeds for this process."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.yaml_reader import read_text_file
 from ..errors import CheckpointError, DataError
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import Predictions, read_predictions_file
@@ -79,7 +80,7 @@ def read_run(target: str | Path) -> RunRecord:
                 history.append(json.loads(line))
             except ValueError:
                 raise CheckpointError(f"{metrics}:{n}: not a JSON line; the file was damaged") from None
-    return RunRecord(path, summary, history, (path / "config.yaml").read_text(encoding="utf-8"))
+    return RunRecord(path, summary, history, read_text_file(path / "config.yaml"))  # bounded, UTF-8 checked
 
 
 def read_spec(run: str | Path) -> Any:

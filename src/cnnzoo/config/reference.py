@@ -1,0 +1,74 @@
+"""docs/configuration.md, generated from the schema and the environment variables of
+:mod:`cnnzoo.env`: ``python -m cnnzoo.config > docs/configuration.md``. A test fails when the file
+and the code disagree."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+from .. import env
+from .schema import SECTIONS, Config
+from .validation import describe, hints
+from .yaml_reader import MAX_BYTES, MAX_DEPTH, MAX_NODES
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every key with its type, default and meaning, from the schema."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the schema in `src/cnnzoo/config/schema.py` by",
+        "`python -m cnnzoo.config > docs/configuration.md` (a test fails when this file and the schema disagree).",
+        "",
+        "A recipe is a YAML file with these sections; a key left out keeps its default. Layering, lowest",
+        "first: these defaults, `configs/defaults.yaml`, the model's recipe `configs/<model>.yaml` (or the",
+        "file a recipe names with `base:`), the `--config` file, then command-line shortcuts and",
+        "`--set key=value`. `cnnzoo train --print-config` shows the result without training.",
+        "",
+        f"A config file is read strictly: at most {MAX_BYTES >> 20} MiB, at most {MAX_NODES:,} values with every YAML",
+        f"alias expanded, at most {MAX_DEPTH} levels deep, and a key given twice in one mapping is an error",
+        "naming both lines (YAML would silently keep the later one).",
+        "",
+    ]
+    defaults = Config()
+    for section in SECTIONS:
+        cls = type(getattr(defaults, section))
+        lines += [f"## `{section}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += _reference_rows(cls, getattr(defaults, section), section + ".")
+        lines.append("")
+        if section == "schedule":
+            lines += [
+                "`onecycle` rises from `lr / div_factor` to `lr` over the first `pct_start` of training, then",
+                "anneals (cosine) to `min_lr_factor * lr`: the rise is its warm-up. So `warmup_epochs` with",
+                "`onecycle` is refused (one line naming both keys and the `pct_start` that gives the same rise),",
+                "rather than silently ignored; `constant`, `step` and `cosine` warm up for `warmup_epochs`.",
+                "",
+            ]
+    lines += [env.reference_markdown(), ""]
+    return "\n".join(lines)
+
+
+def _reference_rows(cls: type, obj: Any, prefix: str) -> list[str]:
+    rows = []
+    types_ = hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = types_[f.name]
+        value = getattr(obj, f.name)
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            rows += _reference_rows(tp, value, f"{prefix}{f.name}.")
+            continue
+        meta = f.metadata
+        bounds = []
+        if "min" in meta:
+            bounds.append(f">= {meta['min']}")
+        if "gt" in meta:
+            bounds.append(f"> {meta['gt']}")
+        if "max" in meta:
+            bounds.append(f"<= {meta['max']}")
+        kind = describe(tp) + (f" ({', '.join(bounds)})" if bounds else "")
+        shown = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        rows.append(f"| `{prefix}{f.name}` | {kind} | `{shown}` | {meta.get('help', '')} |")
+    return rows
