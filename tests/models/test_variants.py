@@ -12,6 +12,7 @@ from torch import nn
 
 from cnnzoo.errors import ModelError
 from cnnzoo.models import create_model, list_models, meta_model, model_info, register_model
+from cnnzoo.models.mobilenet import MobileNetV3
 from cnnzoo.models.vgg import ARCHS, VGG
 
 # Parameter count and a SHA-1 of the state_dict's (key, shape) list of every model at 1x28x28 with
@@ -88,3 +89,12 @@ def test_registration_mistakes_fail_at_import_time():
     with pytest.raises(ValueError, match="registered twice"):
         register_model("vgg11", VGG, dict(arch=ARCHS[11]), doc="x", family="vgg", paper=None)
     assert "vgg_typo" not in list_models() and "vgg_noarch" not in list_models()
+
+
+@pytest.mark.parametrize("arch,hint", [("larg", " (did you mean 'large'?)"), ("tiny", ""), (None, "")])
+def test_mobilenet_v3_rejects_an_unknown_arch_by_name(arch, hint):
+    """Defect 4: any string was accepted and failed later with a KeyError."""
+    message = f"MobileNetV3 arch must be one of 'large', 'small', got {arch!r}{hint}"
+    with pytest.raises(ModelError) as err:
+        MobileNetV3(arch, num_classes=10, in_channels=1, image_size=28)
+    assert str(err.value) == message

@@ -45,7 +45,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, did_you_mean
 from .base import ZooModel, wants_small_input
 from .layers import ConvBNAct, SqueezeExcite
 from .registry import Paper, Reference, register_model
@@ -239,6 +239,9 @@ class MobileNetV3(_MobileNet):
 
     def __init__(self, arch: str, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
                  width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None) -> None:
+        if not isinstance(arch, str) or arch not in V3_ARCHS:
+            raise ModelError(f"MobileNetV3 arch must be one of {', '.join(map(repr, V3_ARCHS))}, got {arch!r}"
+                             f"{did_you_mean(str(arch), V3_ARCHS)}")
         _check_width(width_mult)
         small = wants_small_input(image_size, small_input)
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
