@@ -18,19 +18,28 @@ from cnnzoo.models.vgg import ARCHS, VGG
 # Parameter count and a SHA-1 of the state_dict's (key, shape) list of every model at 1x28x28 with
 # 10 classes, recorded before the builders became data. A weight file saved by one version loads
 # into the next only if these stay put; a new model adds its line here.
-FINGERPRINTS = json.loads((Path(__file__).parent / "state_dict_fingerprints.json").read_text(encoding="utf-8"))
+FINGERPRINTS_FILE = Path(__file__).parent / "state_dict_fingerprints.json"
+FINGERPRINTS = json.loads(FINGERPRINTS_FILE.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", sorted(FINGERPRINTS))
 def test_state_dict_keys_and_parameter_counts_are_stable(name):
-    model = meta_model(name, 10, 1, 28)
-    keys = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
-    assert sum(p.numel() for p in model.parameters()) == FINGERPRINTS[name]["params"]
-    assert hashlib.sha1(repr(keys).encode()).hexdigest() == FINGERPRINTS[name]["state_dict"], \
+    fingerprint = _fingerprint(name)
+    assert fingerprint["params"] == FINGERPRINTS[name]["params"]
+    assert fingerprint["state_dict"] == FINGERPRINTS[name]["state_dict"], \
         f"{name}'s state_dict keys or shapes changed: saved weights would no longer load"
 
 
+def _fingerprint(name: str) -> dict:
+    model = meta_model(name, 10, 1, 28)
+    keys = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "state_dict": hashlib.sha1(repr(keys).encode()).hexdigest()}
+
+
 def test_every_registered_model_has_a_fingerprint():
+    missing = {name: _fingerprint(name) for name in list_models() if name not in FINGERPRINTS}
+    assert not missing, f"add to {FINGERPRINTS_FILE.name}: {json.dumps(missing)}"
     assert sorted(FINGERPRINTS) == sorted(list_models())
 
 

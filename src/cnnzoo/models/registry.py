@@ -1,24 +1,26 @@
 """The model registry: one call to add a model, three functions to find and build one.
 
-A model is a *variant* of a family's network class: the class plus the few arguments that make it
-this variant, and what the zoo knows about it. A family file registers each one, under its network
-class, with :func:`register_model`::
+A model is a *variant* of a family's network class: the class, the few arguments that make it
+this variant, and what the zoo knows about it. A family file registers its variants under the
+network class, one :func:`register_model` call each (timm's ``model_args``, as data)::
 
     register_model("resnet18", ResNet, dict(block=BasicBlock, layers=(2, 2, 2, 2)),
-                   doc="ResNet-18: BasicBlocks, 2-2-2-2 per stage.",
-                   family="resnet", paper=PAPER, reference_params=11_689_512, reference_macs=1.81e9,
-                   reference_source="torchvision", aliases=("resnet",))
+                   family="resnet", paper=PAPER, aliases=("resnet",),
+                   reference=Reference(11_689_512, 1.81e9, "torchvision"),
+                   doc="ResNet-18: BasicBlocks, 2-2-2-2 per stage.")
 
-The class's constructor is the one signature: its arguments before the ``*`` describe the
-architecture (a variant must give the required ones), its keyword-only arguments are the options a
-user may set (``width_mult``, ``small_input``, ...), with their types and defaults. A variant's
-``args`` are fixed: ``vgg13_bn`` fixes ``batch_norm=True``, so ``batch_norm`` is not among its
-options and ``create_model("vgg13_bn", batch_norm=False)`` points to ``vgg13``. ``defaults=``
-changes an option's default and leaves it settable (``vgg11_quarter``: ``width_mult=0.25``).
+The class's constructor is the one signature. Its arguments before the ``*`` describe the
+architecture (a variant gives the required ones); its keyword-only arguments are the options a
+user may set (``width_mult``, ``small_input``, ...), with their types and defaults. The arguments
+a variant gives are fixed: ``vgg13_bn`` fixes ``batch_norm=True``, so ``batch_norm`` is not among
+its options and ``create_model("vgg13_bn", batch_norm=False)`` is refused, naming ``vgg13``.
+``defaults=`` changes an option's default and leaves it settable (``vgg11_quarter``'s
+``width_mult=0.25``). ``design=`` is the input the model was designed for (ImageNet's
+3x224x224 and 1000 classes unless said), where its ``reference`` figures hold.
 
 :func:`create_model` resolves a name (or one of the seed's aliases), checks the options against
-the class's signature and builds the model; :func:`list_models` and :func:`model_info` describe the
-zoo. Importing this module registers every family (``cnnzoo.models`` imports them all).
+the variant and builds the model; :func:`list_models` and :func:`model_info` describe the zoo.
+Importing this module registers every family (``cnnzoo.models`` imports them all).
 """
 
 from __future__ import annotations
