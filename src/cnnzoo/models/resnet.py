@@ -142,13 +142,19 @@ IMAGENET_WIDTHS = (64, 128, 256, 512)
 
 
 def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
+    """``widths`` times ``width_mult``, rounded, at least 4 channels each."""
     if not 0 < width_mult <= 8:
         raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
     return tuple(max(4, int(round(w * width_mult))) for w in widths)
 
 
 class ResNet(ZooModel):
-    """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear."""
+    """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear.
+
+    ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut`` and
+    ``attn_layer`` describe the architecture, and the registered variants fix them; the
+    keyword-only arguments are the options a user may set.
+    """
 
     def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224, widths: Sequence[int] = IMAGENET_WIDTHS, shortcut: str = "projection",
