@@ -56,6 +56,10 @@ def test_a_fixed_option_is_refused_with_the_variant_to_use_instead():
         create_model("resnet20", width_mult=0.5)
     with pytest.raises(ModelError, match=r"resnet18 fixes block=BasicBlock"):
         create_model("resnet18", block=nn.Identity)
+    # An architecture argument the variant sets and another variant leaves at the class default.
+    with pytest.raises(ModelError, match=r"seresnet18 fixes attn_layer=SqueezeExcite.*use resnet18 for "
+                                         r"attn_layer=None"):
+        create_model("seresnet18", attn_layer=None)
 
 
 def test_repeating_what_the_variant_fixes_is_harmless():

@@ -278,17 +278,25 @@ def list_models(pattern: str | None = None) -> list[str]:
             if any(regex.match(word) for word in (n, _MODELS[n].info.family, *_MODELS[n].info.aliases))]
 
 
+def _builds_with(variant: Variant, key: str) -> Any:
+    """The value of constructor argument ``key`` that ``variant`` builds with by default."""
+    if key in variant.fixed:
+        return variant.fixed[key]
+    if key in variant.options:
+        return variant.options[key].default
+    return inspect.signature(variant.cls).parameters[key].default
+
+
 def _instead(name: str, key: str, value: Any) -> str:
-    """The registered variant that is ``name`` with ``key=value``: it fixes ``key`` to ``value``, or
-    leaves it free with that default, and fixes and defaults everything else as ``name`` does."""
+    """The registered variant that is ``name`` with ``key=value``: it builds with that value, and
+    fixes and defaults everything else as ``name`` does."""
     variant = _MODELS[name]
     others = {k: v for k, v in variant.fixed.items() if k != key}
     for other, candidate in _MODELS.items():
         if candidate.cls is not variant.cls or candidate.defaults != variant.defaults:
             continue
-        if candidate.fixed == {**others, key: value}:
-            return other
-        if candidate.fixed == others and candidate.options[key].default == value:
+        if {k: v for k, v in candidate.fixed.items() if k != key} == others and \
+                _builds_with(candidate, key) == value:
             return other
     return ""
 
