@@ -82,6 +82,17 @@ def test_options_are_the_class_keyword_arguments_the_variant_leaves_free():
         "width_mult": 1.0, "dropout": 0.2, "small_input": None}
 
 
+def test_option_types_come_from_the_class_annotations():
+    """Options whose default is None are checked too (``small_input: bool | None``), and None only where allowed."""
+    with pytest.raises(ModelError, match=r"^resnet18 option 'small_input' must be bool or None, got 'yes' \(str\)$"):
+        create_model("resnet18", small_input="yes")
+    with pytest.raises(ModelError, match=r"mixer_t4 option 'patch_size' must be int or None, got 4.5"):
+        create_model("mixer_t4", patch_size=4.5)
+    with pytest.raises(ModelError, match=r"vgg11 option 'width_mult' must be float, got None"):
+        create_model("vgg11", width_mult=None)
+    assert create_model("resnet18", small_input=None, width_mult=1).small_input is True
+
+
 def test_a_variant_may_change_a_default_and_leave_it_settable():
     assert model_info("vgg11_quarter").options["width_mult"] == 0.25
     assert model_info("vgg11_quarter").options["init"] == "xavier"

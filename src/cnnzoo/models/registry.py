@@ -28,6 +28,8 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import re
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -154,13 +156,15 @@ class Variant:
 
     ``fixed`` are the constructor arguments that make the variant (the user cannot change them);
     ``defaults`` are the options whose default the variant changes; ``options`` are the class's
-    keyword-only arguments it does not fix, with the defaults this variant builds with.
+    keyword-only arguments it does not fix, with the defaults this variant builds with, and
+    ``option_types`` the types their annotations allow.
     """
 
     cls: type[ZooModel]
     fixed: Mapping[str, Any]
     defaults: Mapping[str, Any]
     options: Mapping[str, inspect.Parameter]
+    option_types: Mapping[str, tuple[type, ...]]
     info: ModelInfo
     order: int
 
@@ -226,7 +230,7 @@ def register_model(name: str, cls: type[ZooModel], args: Mapping[str, Any] | Non
         reference_source=ref.source, reference_params_exact=ref.exact,
         aliases=tuple(aliases), options={key: p.default for key, p in options.items()},
     )
-    variant = Variant(cls, fixed, dict(defaults or {}), options, info, len(_MODELS))
+    variant = Variant(cls, fixed, dict(defaults or {}), options, _option_types(cls), info, len(_MODELS))
     _MODELS[name] = variant
     return variant
 
@@ -301,6 +305,28 @@ def _instead(name: str, key: str, value: Any) -> str:
     return ""
 
 
+def _option_types(cls: type[ZooModel]) -> dict[str, tuple[type, ...]]:
+    """The types each keyword-only argument of ``cls`` is annotated with, where they are plain classes
+    (``float``, ``bool | None``, ...): a light check, so that a config typo ("true" for True) fails by name."""
+    hints = typing.get_type_hints(cls.__init__)
+    out: dict[str, tuple[type, ...]] = {}
+    for key, param in inspect.signature(cls).parameters.items():
+        hint = hints.get(key)
+        if param.kind != param.KEYWORD_ONLY or hint is None:
+            continue
+        members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if all(isinstance(t, type) for t in members):
+            out[key] = tuple(members)
+    return out
+
+
+def _is_a(value: Any, expected: type) -> bool:
+    """isinstance, except that a bool is no number and an int is a fine float."""
+    if isinstance(value, bool) and expected is not bool:
+        return False
+    return isinstance(value, expected) or (expected is float and isinstance(value, int))
+
+
 def _show(value: Any) -> str:
     return getattr(value, "__name__", None) or repr(value)
 
@@ -322,17 +348,10 @@ def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[
         if key not in options:
             raise ModelError(f"{name} has no option '{key}'{did_you_mean(key, options)}; "
                              f"its options are: {valid}")
-        default = options[key].default
-        if value is None or default is None or default is inspect.Parameter.empty:
-            continue
-        # A light type check, so that a config typo ("true" for True) fails here, by name.
-        expected = type(default)
-        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise ModelError(f"{name} option '{key}' must be {expected.__name__}, "
-                             f"got {value!r} ({type(value).__name__})")
+        expected = variant.option_types.get(key)
+        if expected is not None and not any(_is_a(value, t) for t in expected):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            raise ModelError(f"{name} option '{key}' must be {names}, got {value!r} ({type(value).__name__})")
     return checked
 
 
