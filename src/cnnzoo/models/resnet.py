@@ -179,7 +179,7 @@ class ResNet(ZooModel):
                 nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False),
                 nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         stages, channels = [], stem_width
-        for i, (num_blocks, planes) in enumerate(zip(layers, widths)):
+        for i, (num_blocks, planes) in enumerate(zip(layers, widths, strict=True)):
             stage_stride = 1 if i == 0 else 2
             blocks = []
             for j in range(num_blocks):
