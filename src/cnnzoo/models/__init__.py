@@ -15,9 +15,24 @@ from __future__ import annotations
 from . import convnet, alexnet, vgg, nin, googlenet, batchnorm, resnet, densenet, senet, mixer, mobilenet  # noqa: F401,E401,I001
 from .base import SMALL_INPUT_BELOW, InputTooSmallError, ZooModel
 from .profile import LayerProfile, Profile, count_params, meta_model, profile
-from .registry import ModelInfo, Paper, create_model, list_models, model_info, register_model, resolve_name
+from .registry import (
+    CIFAR10,
+    FASHION_MNIST,
+    IMAGENET,
+    Design,
+    ModelInfo,
+    Paper,
+    Reference,
+    Variant,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+    resolve_name,
+)
 
 __all__ = [
-    "SMALL_INPUT_BELOW", "InputTooSmallError", "LayerProfile", "ModelInfo", "Paper", "Profile", "ZooModel",
-    "count_params", "create_model", "list_models", "meta_model", "model_info", "profile", "register_model", "resolve_name",
+    "CIFAR10", "FASHION_MNIST", "IMAGENET", "SMALL_INPUT_BELOW", "Design", "InputTooSmallError", "LayerProfile",
+    "ModelInfo", "Paper", "Profile", "Reference", "Variant", "ZooModel", "count_params", "create_model",
+    "list_models", "meta_model", "model_info", "profile", "register_model", "resolve_name",
 ]

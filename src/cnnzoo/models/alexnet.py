@@ -45,7 +45,7 @@ from torch import nn
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
 from .layers import smallest_input
-from .registry import Paper, register_model
+from .registry import Paper, Reference, register_model
 
 PAPER = Paper("ImageNet Classification with Deep Convolutional Neural Networks",
               "Krizhevsky, Sutskever, Hinton", 2012,
@@ -129,14 +129,9 @@ class AlexNet(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-@register_model(family="alexnet", paper=PAPER, reference_params=62_378_344,
-                reference_source="paper widths, one tower (computed from section 3.5)")
-def alexnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-            lrn: bool = False, dropout: float = DROPOUT, init: str = "paper",
-            small_input: bool | None = None) -> AlexNet:
-    """AlexNet: five convolutions and three linear layers, the paper's widths in one tower.
+register_model("alexnet", AlexNet, family="alexnet", paper=PAPER,
+               reference=Reference(62_378_344, source="paper widths, one tower (computed from section 3.5)"),
+               doc="""AlexNet: five convolutions and three linear layers, the paper's widths in one tower.
 
-    62,378,344 parameters at 3x224x224 and 1000 classes.
-    """
-    return AlexNet(num_classes, in_channels, image_size, lrn=lrn, dropout=dropout, init=init,
-                   small_input=small_input)
+               62,378,344 parameters at 3x224x224 and 1000 classes.
+               """)

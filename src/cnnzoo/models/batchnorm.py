@@ -39,7 +39,7 @@ from torch import nn
 
 from .base import ZooModel
 from .layers import smallest_input
-from .registry import Paper, register_model
+from .registry import Design, Paper, register_model
 
 PAPER = Paper("Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift",
               "Ioffe, Szegedy", 2015, "https://arxiv.org/abs/1502.03167")
@@ -100,17 +100,14 @@ class LeNet5(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-@register_model(family="batchnorm", paper=LENET_PAPER, default_input=(1, 32, 32), default_num_classes=10)
-def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> LeNet5:
-    """LeNet-5 with sigmoid activations and average pooling, no BatchNorm: the baseline of the lesson."""
-    return LeNet5(num_classes, in_channels, image_size, batch_norm=False)
+# d2l's lesson is the pair: the same LeNet-5 without and with BatchNorm, at LeNet's 1x32x32.
+LENET_INPUT = Design(1, DESIGN_SIZE, 10)
 
+register_model("lenet5", LeNet5, dict(batch_norm=False), family="batchnorm", paper=LENET_PAPER, design=LENET_INPUT,
+               doc="LeNet-5 with sigmoid activations and average pooling, no BatchNorm: the baseline of the lesson.")
+register_model("lenet5_bn", LeNet5, dict(batch_norm=True), family="batchnorm", paper=PAPER, design=LENET_INPUT,
+               aliases=("batchnorm",),
+               doc="""LeNet-5 with BatchNorm after every convolution and hidden linear layer (d2l's BN chapter).
 
-@register_model(family="batchnorm", paper=PAPER, default_input=(1, 32, 32), default_num_classes=10,
-                aliases=("batchnorm",))
-def lenet5_bn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> LeNet5:
-    """LeNet-5 with BatchNorm after every convolution and hidden linear layer (d2l's BN chapter).
-
-    The seed's ``batchnorm``.
-    """
-    return LeNet5(num_classes, in_channels, image_size, batch_norm=True)
+               The seed's ``batchnorm``.
+               """)

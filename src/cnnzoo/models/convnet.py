@@ -24,7 +24,7 @@ from torch import nn
 
 from .base import ZooModel
 from .layers import ConvBNAct
-from .registry import register_model
+from .registry import FASHION_MNIST, register_model
 
 # The head reads at most this grid: the 7x7 map a 28x28 image leaves after two 2x2 pools.
 HEAD_GRID = 7
@@ -58,11 +58,8 @@ class ConvNet(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-@register_model(family="convnet", paper=None, default_input=(1, 28, 28), default_num_classes=10,
-                aliases=("cnn",))
-def convnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> ConvNet:
-    """Basic ConvNet: two conv-BN-ReLU-max-pool stages (32, 64 channels) and a linear head.
+register_model("convnet", ConvNet, family="convnet", paper=None, design=FASHION_MNIST, aliases=("cnn",),
+               doc="""Basic ConvNet: two conv-BN-ReLU-max-pool stages (32, 64 channels) and a linear head.
 
-    The seed's ``cnn``; PyTorch's default initialization, as the seed used.
-    """
-    return ConvNet(num_classes, in_channels, image_size)
+               The seed's ``cnn``; PyTorch's default initialization, as the seed used.
+               """)

@@ -43,7 +43,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .registry import Paper, register_model
+from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Densely Connected Convolutional Networks", "Huang, Liu, van der Maaten, Weinberger", 2016,
               "https://arxiv.org/abs/1608.06993")
@@ -102,9 +102,12 @@ class DenseNet(ZooModel):
     """Stem, dense blocks separated by transitions, final BN-ReLU, global average pooling, linear."""
 
     def __init__(self, block_config: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
-                 image_size: int = 224, *, growth_rate: int = 32, num_init_features: int = 64,
-                 bn_size: int = BN_SIZE, compression: float = COMPRESSION, drop_rate: float = 0.0,
+                 image_size: int = 224, num_init_features: int | None = None, bn_size: int = BN_SIZE, *,
+                 growth_rate: int = 32, compression: float = COMPRESSION, drop_rate: float = 0.0,
                  small_input: bool | None = None) -> None:
+        # The paper's stem: 2k channels (64 for DenseNet-121's k=32, 24 for DenseNet-BC's k=12).
+        if num_init_features is None:
+            num_init_features = 2 * growth_rate
         if not 0 < compression <= 1:
             raise ModelError(f"DenseNet compression must be in (0, 1], got {compression}")
         small = wants_small_input(image_size, small_input)
@@ -156,80 +159,60 @@ class DenseNet(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
+# -- ImageNet DenseNets (paper Table 1; references: torchvision's published counts and GMACs) ------
+
+# DenseNet-BC, bottleneck layers and compression 0.5, is the paper's choice for every ImageNet network.
+_IMAGENET = dict(growth_rate=32, compression=COMPRESSION)
 _TV = "torchvision"
 
-
-@register_model(family="densenet", paper=PAPER, reference_params=7_978_856, reference_macs=2.83e9,
-                reference_source=_TV)
-def densenet121(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
-    """DenseNet-121: k=32, dense blocks of 6-12-24-16 layers."""
-    return DenseNet((6, 12, 24, 16), num_classes, in_channels, image_size, growth_rate=32,
-                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
-
-
-@register_model(family="densenet", paper=PAPER, reference_params=14_149_480, reference_macs=3.36e9,
-                reference_source=_TV)
-def densenet169(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
-    """DenseNet-169: k=32, dense blocks of 6-12-32-32 layers."""
-    return DenseNet((6, 12, 32, 32), num_classes, in_channels, image_size, growth_rate=32,
-                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
+register_model("densenet121", DenseNet, dict(_IMAGENET, block_config=(6, 12, 24, 16)), family="densenet",
+               paper=PAPER, reference=Reference(7_978_856, 2.83e9, _TV),
+               doc="DenseNet-121: k=32, dense blocks of 6-12-24-16 layers.")
+register_model("densenet169", DenseNet, dict(_IMAGENET, block_config=(6, 12, 32, 32)), family="densenet",
+               paper=PAPER, reference=Reference(14_149_480, 3.36e9, _TV),
+               doc="DenseNet-169: k=32, dense blocks of 6-12-32-32 layers.")
+register_model("densenet201", DenseNet, dict(_IMAGENET, block_config=(6, 12, 48, 32)), family="densenet",
+               paper=PAPER, reference=Reference(20_013_928, 4.29e9, _TV),
+               doc="DenseNet-201: k=32, dense blocks of 6-12-48-32 layers.")
+register_model("densenet161", DenseNet, dict(_IMAGENET, block_config=(6, 12, 36, 24), growth_rate=48),
+               family="densenet", paper=PAPER, reference=Reference(28_681_000, 7.73e9, _TV),
+               doc="DenseNet-161: the wide one, k=48 and a 96-channel stem, dense blocks of 6-12-36-24 layers.")
 
 
-@register_model(family="densenet", paper=PAPER, reference_params=20_013_928, reference_macs=4.29e9,
-                reference_source=_TV)
-def densenet201(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
-    """DenseNet-201: k=32, dense blocks of 6-12-48-32 layers."""
-    return DenseNet((6, 12, 48, 32), num_classes, in_channels, image_size, growth_rate=32,
-                    num_init_features=64, drop_rate=drop_rate, small_input=small_input)
+# -- CIFAR DenseNet-BC (paper section 4 and Table 2): growth rate and compression stay options ------
 
-
-@register_model(family="densenet", paper=PAPER, reference_params=28_681_000, reference_macs=7.73e9,
-                reference_source=_TV)
-def densenet161(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                drop_rate: float = 0.0, small_input: bool | None = None) -> DenseNet:
-    """DenseNet-161: the wide one, k=48 and a 96-channel stem, dense blocks of 6-12-36-24 layers."""
-    return DenseNet((6, 12, 36, 24), num_classes, in_channels, image_size, growth_rate=48,
-                    num_init_features=96, drop_rate=drop_rate, small_input=small_input)
-
-
-def _densenet_bc(depth: int, num_classes: int, in_channels: int, image_size: int, growth_rate: int,
-                 compression: float, drop_rate: float, small_input: bool | None) -> DenseNet:
+def bc_block_config(depth: int) -> tuple[int, int, int]:
     """The paper's CIFAR DenseNet-BC of a given depth: three dense blocks of (depth - 4) / 6 bottleneck
     layers (each two convolutions; the stem, two transitions and the classifier make the other four)."""
     if depth < 10 or (depth - 4) % 6:
         raise ModelError(f"DenseNet-BC depth must be 6n + 4 with n >= 1 (10, 16, ..., 40, ..., 100), got {depth}")
     n = (depth - 4) // 6
-    return DenseNet((n, n, n), num_classes, in_channels, image_size, growth_rate=growth_rate,
-                    num_init_features=2 * growth_rate, compression=compression, drop_rate=drop_rate,
-                    small_input=small_input)
+    return (n, n, n)
 
 
-@register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
-                reference_params=800_000, reference_params_exact=False,
-                reference_source="paper Table 2 (rounded)", aliases=("densenet",))
-def densenet_bc_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                    growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
-                    small_input: bool | None = None) -> DenseNet:
-    """DenseNet-BC-100 for CIFAR: k=12, three dense blocks of 16 bottleneck layers, compression 0.5.
-
-    The stem is one 3x3 convolution to 2k channels; 0.8M parameters.
-    """
-    return _densenet_bc(100, num_classes, in_channels, image_size, growth_rate, compression, drop_rate,
-                        small_input)
+def _densenet_bc(depth: int, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
+                 growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
+                 small_input: bool | None = None) -> DenseNet:
+    """A DenseNet-BC of any depth 6n + 4, for depths the zoo does not register (the paper's 190, 250)."""
+    return DenseNet(bc_block_config(depth), num_classes, in_channels, image_size, growth_rate=growth_rate,
+                    compression=compression, drop_rate=drop_rate, small_input=small_input)
 
 
-@register_model(family="densenet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10)
-def densenet_bc_40(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                   growth_rate: int = 12, compression: float = COMPRESSION, drop_rate: float = 0.0,
-                   small_input: bool | None = None) -> DenseNet:
-    """DenseNet-BC-40: DenseNet-BC-100 with three dense blocks of 6 bottleneck layers instead of 16.
+# The paper's k=12 for both; a user may still change it (and the compression).
+_BC = dict(growth_rate=12)
 
-    The paper's depth formula at its smallest common setting (the paper tabulates DenseNet-BC only
-    from depth 100): 0.18M parameters and a quarter of DenseNet-BC-100's compute, a DenseNet that
-    trains on a laptop CPU. No published parameter count to check against.
-    """
-    return _densenet_bc(40, num_classes, in_channels, image_size, growth_rate, compression, drop_rate,
-                        small_input)
+register_model("densenet_bc_100", DenseNet, dict(block_config=bc_block_config(100)), defaults=_BC,
+               family="densenet", paper=PAPER, design=CIFAR10, aliases=("densenet",),
+               reference=Reference(800_000, source="paper Table 2 (rounded)", exact=False),
+               doc="""DenseNet-BC-100 for CIFAR: k=12, three dense blocks of 16 bottleneck layers, compression 0.5.
+
+               The stem is one 3x3 convolution to 2k channels; 0.8M parameters.
+               """)
+register_model("densenet_bc_40", DenseNet, dict(block_config=bc_block_config(40)), defaults=_BC,
+               family="densenet", paper=PAPER, design=CIFAR10,
+               doc="""DenseNet-BC-40: DenseNet-BC-100 with three dense blocks of 6 bottleneck layers instead of 16.
+
+               The paper's depth formula at its smallest common setting (the paper tabulates DenseNet-BC only
+               from depth 100): 0.18M parameters and a quarter of DenseNet-BC-100's compute, a DenseNet that
+               trains on a laptop CPU. No published parameter count to check against.
+               """)

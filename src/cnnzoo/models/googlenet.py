@@ -58,7 +58,7 @@ from torch import nn
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
 from .layers import ConvBNAct, smallest_input
-from .registry import Paper, register_model
+from .registry import Paper, Reference, register_model
 
 PAPER = Paper("Going Deeper with Convolutions", "Szegedy et al.", 2014, "https://arxiv.org/abs/1409.4842")
 
@@ -221,14 +221,9 @@ class GoogLeNet(ZooModel):
         return GoogLeNetOutputs(self.forward_head(x), self.aux1(at_4a), self.aux2(at_4d))
 
 
-@register_model(family="googlenet", paper=PAPER, reference_params=6_624_904, reference_macs=1.50e9,
-                reference_source="torchvision (with BatchNorm, no auxiliary heads)")
-def googlenet(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              aux_logits: bool = False, branch3_kernel: int = 3, dropout: float = DROPOUT,
-              small_input: bool | None = None) -> GoogLeNet:
-    """GoogLeNet (Inception v1): nine Inception blocks, BatchNorm, optional auxiliary classifiers.
+register_model("googlenet", GoogLeNet, family="googlenet", paper=PAPER,
+               reference=Reference(6_624_904, 1.50e9, "torchvision (with BatchNorm, no auxiliary heads)"),
+               doc="""GoogLeNet (Inception v1): nine Inception blocks, BatchNorm, optional auxiliary classifiers.
 
-    6,624,904 parameters at 3x224x224 and 1000 classes, without auxiliary heads, as torchvision.
-    """
-    return GoogLeNet(num_classes, in_channels, image_size, aux_logits=aux_logits,
-                     branch3_kernel=branch3_kernel, dropout=dropout, small_input=small_input)
+               6,624,904 parameters at 3x224x224 and 1000 classes, without auxiliary heads, as torchvision.
+               """)

@@ -1,7 +1,10 @@
-"""Pieces several families share: the conv-BN-activation unit and the arithmetic of feature-map sizes.
+"""Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block and
+the arithmetic of feature-map sizes.
 
-Only what more than one family uses lives here; a block that belongs to one paper (Inception,
-DenseBlock, SqueezeExcite, ...) lives in that paper's file, where it is the lesson.
+Only what more than one family uses lives here, and a family imports it from here, never from
+another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
+paper's file, where it is the lesson; SqueezeExcite is SENet's lesson (see senet.py's docstring)
+and lives here because MobileNetV3 builds on it too.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import nn
 
 
@@ -32,6 +36,32 @@ class ConvBNAct(nn.Sequential):
                               groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
         self.act = act(inplace=True) if act is not None else nn.Identity()
+
+
+# SENet paper section 6.1: reduction ratio r = 16 balances accuracy and cost.
+SE_REDUCTION = 16
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze (global average pool) -> excite (FC C->C/r, ReLU, FC C/r->C, gate) -> scale the channels.
+
+    ``rd_channels`` overrides ``channels // reduction``; ``gate`` is the sigmoid of the paper,
+    or the hard sigmoid of MobileNetV3.
+    """
+
+    def __init__(self, channels: int, reduction: int = SE_REDUCTION, rd_channels: int | None = None,
+                 act: Callable[..., nn.Module] = nn.ReLU, gate: Callable[..., nn.Module] = nn.Sigmoid) -> None:
+        super().__init__()
+        rd_channels = rd_channels or max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, rd_channels)
+        self.act = act(inplace=True)
+        self.fc2 = nn.Linear(rd_channels, channels)
+        self.gate = gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.mean(dim=(2, 3))                              # squeeze: (B, C)
+        s = self.gate(self.fc2(self.act(self.fc1(z))))      # excite: one gate per channel
+        return x * s[:, :, None, None]                      # scale
 
 
 # A spatial step: (kernel, stride, padding) or (kernel, stride, padding, ceil_mode).

@@ -44,7 +44,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import SMALL_INPUT_BELOW, ZooModel
-from .registry import Paper, register_model
+from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("MLP-Mixer: An all-MLP Architecture for Vision", "Tolstikhin et al.", 2021,
               "https://arxiv.org/abs/2105.01601")
@@ -84,8 +84,11 @@ class MlpMixer(ZooModel):
 
     fixed_input_size = True
 
-    def __init__(self, *, patch_size: int, dim: int, depth: int, tokens_mlp_dim: int, channels_mlp_dim: int,
-                 num_classes: int = 1000, in_channels: int = 3, image_size: int = 224) -> None:
+    def __init__(self, dim: int, depth: int, tokens_mlp_dim: int, channels_mlp_dim: int, num_classes: int = 1000,
+                 in_channels: int = 3, image_size: int = 224, paper_patch: int = 16, *,
+                 patch_size: int | None = None) -> None:
+        if patch_size is None:
+            patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
         # One patch is the least a Mixer can take; it must fit before the divisibility check.
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=patch_size)
@@ -133,65 +136,37 @@ class MlpMixer(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-# Paper Table 1: (dim, depth, tokens_mlp_dim, channels_mlp_dim) per size.
-SIZES = {"T": (128, 8, 64, 512), "S": (512, 8, 256, 2048), "B": (768, 12, 384, 3072)}
+# Paper Table 1: the width, depth and MLP sizes of each size; T is our own quarter of S.
+SIZES = {
+    "T": dict(dim=128, depth=8, tokens_mlp_dim=64, channels_mlp_dim=512),
+    "S": dict(dim=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
+    "B": dict(dim=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+}
 
 
-def _mixer(size: str, paper_patch: int, num_classes: int, in_channels: int, image_size: int,
-           patch_size: int | None) -> MlpMixer:
-    if patch_size is None:
-        patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
-    dim, depth, tokens_mlp_dim, channels_mlp_dim = SIZES[size]
-    return MlpMixer(patch_size=patch_size, dim=dim, depth=depth, tokens_mlp_dim=tokens_mlp_dim,
-                    channels_mlp_dim=channels_mlp_dim, num_classes=num_classes, in_channels=in_channels,
-                    image_size=image_size)
+def _size(size: str, patch: int) -> dict:
+    """Mixer-``size``/``patch``: the size's widths, and the patch it takes from 64 px up."""
+    return dict(SIZES[size], paper_patch=patch)
 
 
-_ROUNDED = dict(reference_params_exact=False, reference_source="paper Table 1 (rounded)")
+def _table1(params: int) -> Reference:
+    return Reference(params, source="paper Table 1 (rounded)", exact=False)
 
 
-@register_model(family="mixer", paper=PAPER, reference_params=19_000_000, **_ROUNDED)
-def mixer_s32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              patch_size: int | None = None) -> MlpMixer:
-    """Mixer-S/32: C=512, 8 blocks, 32x32 patches (49 tokens at 224 px)."""
-    return _mixer("S", 32, num_classes, in_channels, image_size, patch_size)
+register_model("mixer_s32", MlpMixer, _size("S", 32), family="mixer", paper=PAPER, reference=_table1(19_000_000),
+               doc="Mixer-S/32: C=512, 8 blocks, 32x32 patches (49 tokens at 224 px).")
+register_model("mixer_s16", MlpMixer, _size("S", 16), family="mixer", paper=PAPER, reference=_table1(18_000_000),
+               doc="Mixer-S/16: C=512, 8 blocks, 16x16 patches (196 tokens at 224 px).")
+register_model("mixer_b32", MlpMixer, _size("B", 32), family="mixer", paper=PAPER, reference=_table1(60_000_000),
+               doc="Mixer-B/32: C=768, 12 blocks, 32x32 patches.")
+register_model("mixer_b16", MlpMixer, _size("B", 16), family="mixer", paper=PAPER,
+               reference=Reference(59_880_472, 12.61e9, "timm"),
+               doc="Mixer-B/16: C=768, 12 blocks, 16x16 patches; 59,880,472 parameters at 3x224x224.")
+register_model("mixer_s4", MlpMixer, _size("S", 4), family="mixer", paper=PAPER, design=CIFAR10,
+               doc="Mixer-S/4: the Small width with 4x4 patches, for 28-32 px images.")
+register_model("mixer_t4", MlpMixer, _size("T", 4), family="mixer", paper=PAPER, design=CIFAR10,
+               aliases=("mlpmixer",),
+               doc="""Mixer-T/4: a tiny Mixer (C=128, 8 blocks, MLPs 64 and 512) with 4x4 patches, for a CPU.
 
-
-@register_model(family="mixer", paper=PAPER, reference_params=18_000_000, **_ROUNDED)
-def mixer_s16(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              patch_size: int | None = None) -> MlpMixer:
-    """Mixer-S/16: C=512, 8 blocks, 16x16 patches (196 tokens at 224 px)."""
-    return _mixer("S", 16, num_classes, in_channels, image_size, patch_size)
-
-
-@register_model(family="mixer", paper=PAPER, reference_params=60_000_000, **_ROUNDED)
-def mixer_b32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              patch_size: int | None = None) -> MlpMixer:
-    """Mixer-B/32: C=768, 12 blocks, 32x32 patches."""
-    return _mixer("B", 32, num_classes, in_channels, image_size, patch_size)
-
-
-@register_model(family="mixer", paper=PAPER, reference_params=59_880_472, reference_macs=12.61e9,
-                reference_source="timm")
-def mixer_b16(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              patch_size: int | None = None) -> MlpMixer:
-    """Mixer-B/16: C=768, 12 blocks, 16x16 patches; 59,880,472 parameters at 3x224x224."""
-    return _mixer("B", 16, num_classes, in_channels, image_size, patch_size)
-
-
-@register_model(family="mixer", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10)
-def mixer_s4(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             patch_size: int | None = None) -> MlpMixer:
-    """Mixer-S/4: the Small width with 4x4 patches, for 28-32 px images."""
-    return _mixer("S", 4, num_classes, in_channels, image_size, patch_size)
-
-
-@register_model(family="mixer", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
-                aliases=("mlpmixer",))
-def mixer_t4(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             patch_size: int | None = None) -> MlpMixer:
-    """Mixer-T/4: a tiny Mixer (C=128, 8 blocks, MLPs 64 and 512) with 4x4 patches, for a CPU.
-
-    The seed's ``mlpmixer``.
-    """
-    return _mixer("T", 4, num_classes, in_channels, image_size, patch_size)
+               The seed's ``mlpmixer``.
+               """)

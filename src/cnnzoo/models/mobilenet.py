@@ -45,11 +45,10 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, did_you_mean
 from .base import ZooModel, wants_small_input
-from .layers import ConvBNAct
-from .registry import Paper, register_model
-from .senet import SqueezeExcite
+from .layers import ConvBNAct, SqueezeExcite
+from .registry import Paper, Reference, register_model
 
 PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
                  "Howard et al.", 2017, "https://arxiv.org/abs/1704.04861")
@@ -227,7 +226,8 @@ V3_SMALL = ((3, 16, 16, True, "RE", 2), (3, 72, 24, False, "RE", 2), (3, 88, 24,
             (5, 96, 40, True, "HS", 2), (5, 240, 40, True, "HS", 1), (5, 240, 40, True, "HS", 1),
             (5, 120, 48, True, "HS", 1), (5, 144, 48, True, "HS", 1), (5, 288, 96, True, "HS", 2),
             (5, 576, 96, True, "HS", 1), (5, 576, 96, True, "HS", 1))
-# The head's hidden width: 1280 for Large, 1024 for Small.
+# The two searched architectures, and the head's hidden width of each.
+V3_ARCHS = {"large": V3_LARGE, "small": V3_SMALL}
 V3_HEAD = {"large": 1280, "small": 1024}
 # torchvision's BatchNorm settings for v3 (TensorFlow's defaults in PyTorch's convention).
 V3_BN = dict(bn_eps=1e-3, bn_momentum=0.01)
@@ -239,12 +239,15 @@ class MobileNetV3(_MobileNet):
 
     def __init__(self, arch: str, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
                  width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None) -> None:
+        if not isinstance(arch, str) or arch not in V3_ARCHS:
+            raise ModelError(f"MobileNetV3 arch must be one of {', '.join(map(repr, V3_ARCHS))}, got {arch!r}"
+                             f"{did_you_mean(str(arch), V3_ARCHS)}")
         _check_width(width_mult)
         small = wants_small_input(image_size, small_input)
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=8 if small else 32)
         self.small_input = small
-        blocks = V3_LARGE if arch == "large" else V3_SMALL
+        blocks = V3_ARCHS[arch]
         conv = partial(ConvBNAct, **V3_BN)
         channels = make_divisible(16 * width_mult)
         layers: list[nn.Module] = [conv(in_channels, channels, 3, stride=1 if small else 2, act=nn.Hardswish)]
@@ -269,59 +272,26 @@ class MobileNetV3(_MobileNet):
 
 # -- registered variants ----------------------------------------------------------------------
 
-_V1_REF = dict(reference_params_exact=False, reference_source="paper Table 14 (rounded)")
+def _table14(params: int, macs: float) -> Reference:
+    return Reference(params, macs, source="paper Table 14 (rounded)", exact=False)
 
 
-@register_model(family="mobilenet", paper=PAPER_V1, reference_params=4_200_000, reference_macs=569e6, **_V1_REF)
-def mobilenet_v1(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                 width_mult: float = 1.0, dropout: float = 0.0, small_input: bool | None = None) -> MobileNetV1:
-    """MobileNetV1: 13 depthwise separable blocks (4.2M parameters, 569M MACs at 224 px)."""
-    return MobileNetV1(num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
+_TV = "torchvision"
 
-
-@register_model(family="mobilenet", paper=PAPER_V1, reference_params=1_300_000, reference_macs=149e6, **_V1_REF)
-def mobilenet_v1_050(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                     width_mult: float = 0.5, dropout: float = 0.0,
-                     small_input: bool | None = None) -> MobileNetV1:
-    """0.5 MobileNetV1: every layer at half width (1.3M parameters, 149M MACs at 224 px)."""
-    return MobileNetV1(num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
-
-
-@register_model(family="mobilenet", paper=PAPER_V2, reference_params=3_504_872, reference_macs=0.30e9,
-                reference_source="torchvision", aliases=("mobilenet",))
-def mobilenet_v2(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                 width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None) -> MobileNetV2:
-    """MobileNetV2: inverted residuals with linear bottlenecks."""
-    return MobileNetV2(num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
-
-
-@register_model(family="mobilenet", paper=PAPER_V2)
-def mobilenet_v2_050(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                     width_mult: float = 0.5, dropout: float = 0.2,
-                     small_input: bool | None = None) -> MobileNetV2:
-    """MobileNetV2 at half width (the last layer keeps 1280 channels)."""
-    return MobileNetV2(num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
-
-
-@register_model(family="mobilenet", paper=PAPER_V3, reference_params=5_483_032, reference_macs=0.22e9,
-                reference_source="torchvision")
-def mobilenet_v3_large(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                       width_mult: float = 1.0, dropout: float = 0.2,
-                       small_input: bool | None = None) -> MobileNetV3:
-    """MobileNetV3-Large: 15 searched inverted residual blocks, SE and hard-swish."""
-    return MobileNetV3("large", num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
-
-
-@register_model(family="mobilenet", paper=PAPER_V3, reference_params=2_542_856, reference_macs=0.06e9,
-                reference_source="torchvision")
-def mobilenet_v3_small(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                       width_mult: float = 1.0, dropout: float = 0.2,
-                       small_input: bool | None = None) -> MobileNetV3:
-    """MobileNetV3-Small: 11 searched inverted residual blocks, for low-resource devices."""
-    return MobileNetV3("small", num_classes, in_channels, image_size, width_mult=width_mult, dropout=dropout,
-                       small_input=small_input)
+register_model("mobilenet_v1", MobileNetV1, family="mobilenet", paper=PAPER_V1,
+               reference=_table14(4_200_000, 569e6),
+               doc="MobileNetV1: 13 depthwise separable blocks (4.2M parameters, 569M MACs at 224 px).")
+register_model("mobilenet_v1_050", MobileNetV1, defaults=dict(width_mult=0.5), family="mobilenet", paper=PAPER_V1,
+               reference=_table14(1_300_000, 149e6),
+               doc="0.5 MobileNetV1: every layer at half width (1.3M parameters, 149M MACs at 224 px).")
+register_model("mobilenet_v2", MobileNetV2, family="mobilenet", paper=PAPER_V2, aliases=("mobilenet",),
+               reference=Reference(3_504_872, 0.30e9, _TV),
+               doc="MobileNetV2: inverted residuals with linear bottlenecks.")
+register_model("mobilenet_v2_050", MobileNetV2, defaults=dict(width_mult=0.5), family="mobilenet", paper=PAPER_V2,
+               doc="MobileNetV2 at half width (the last layer keeps 1280 channels).")
+register_model("mobilenet_v3_large", MobileNetV3, dict(arch="large"), family="mobilenet", paper=PAPER_V3,
+               reference=Reference(5_483_032, 0.22e9, _TV),
+               doc="MobileNetV3-Large: 15 searched inverted residual blocks, SE and hard-swish.")
+register_model("mobilenet_v3_small", MobileNetV3, dict(arch="small"), family="mobilenet", paper=PAPER_V3,
+               reference=Reference(2_542_856, 0.06e9, _TV),
+               doc="MobileNetV3-Small: 11 searched inverted residual blocks, for low-resource devices.")

@@ -122,9 +122,5 @@ class NiN(ZooModel):
         return torch.flatten(self.pool(self.classifier(self.dropout(x))), 1)
 
 
-@register_model(family="nin", paper=PAPER)
-def nin(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, dropout: float = DROPOUT,
-        init: str = "xavier", batch_norm: bool = False, small_input: bool | None = None) -> NiN:
-    """Network in Network: NiN blocks (a conv and two 1x1 convs) and a global-average-pooling head."""
-    return NiN(num_classes, in_channels, image_size, dropout=dropout, init=init, batch_norm=batch_norm,
-               small_input=small_input)
+register_model("nin", NiN, family="nin", paper=PAPER,
+               doc="Network in Network: NiN blocks (a conv and two 1x1 convs) and a global-average-pooling head.")

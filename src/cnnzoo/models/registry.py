@@ -1,15 +1,25 @@
-"""The model registry: one decorator to add a model, three functions to find and build one.
+"""The model registry: one call to add a model, three functions to find and build one.
 
-A family file registers each variant with :func:`register_model`, a decorator for a builder
-function whose name is the model's name and whose signature is the model's options::
+A model is a *variant* of a family's network class: the class, the few arguments that make it
+this variant, and what the zoo knows about it. A family file registers its variants under the
+network class, one :func:`register_model` call each (timm's ``model_args``, as data)::
 
-    @register_model(family="resnet", paper=PAPER, reference_params=11_689_512, ...)
-    def resnet18(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                 zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-        ...
+    register_model("resnet18", ResNet, dict(block=BasicBlock, layers=(2, 2, 2, 2)),
+                   family="resnet", paper=PAPER, aliases=("resnet",),
+                   reference=Reference(11_689_512, 1.81e9, "torchvision"),
+                   doc="ResNet-18: BasicBlocks, 2-2-2-2 per stage.")
+
+The class's constructor is the one signature. Its arguments before the ``*`` describe the
+architecture (a variant gives the required ones); its keyword-only arguments are the options a
+user may set (``width_mult``, ``small_input``, ...), with their types and defaults. The arguments
+a variant gives are fixed: ``vgg13_bn`` fixes ``batch_norm=True``, so ``batch_norm`` is not among
+its options and ``create_model("vgg13_bn", batch_norm=False)`` is refused, naming ``vgg13``.
+``defaults=`` changes an option's default and leaves it settable (``vgg11_quarter``'s
+``width_mult=0.25``). ``design=`` is the input the model was designed for (ImageNet's
+3x224x224 and 1000 classes unless said), where its ``reference`` figures hold.
 
 :func:`create_model` resolves a name (or one of the seed's aliases), checks the options against
-that signature and builds the model; :func:`list_models` and :func:`model_info` describe the zoo.
+the variant and builds the model; :func:`list_models` and :func:`model_info` describe the zoo.
 Importing this module registers every family (``cnnzoo.models`` imports them all).
 """
 
@@ -18,14 +28,16 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import re
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ModelError, did_you_mean
 from .base import InputTooSmallError, ZooModel
 
-# The three arguments every builder takes, in this order, with create_model's defaults: the
+# The three arguments every network class takes, with create_model's defaults: the
 # dataset the zoo is taught on is Fashion-MNIST (1x28x28, 10 classes).
 BASE_ARGS = ("num_classes", "in_channels", "image_size")
 
@@ -51,6 +63,34 @@ class Paper:
     authors: str
     year: int
     url: str
+
+
+@dataclass(frozen=True)
+class Design:
+    """The input and classes a model was designed for (where its published figures hold)."""
+
+    in_channels: int
+    image_size: int
+    num_classes: int
+
+
+IMAGENET = Design(3, 224, 1000)
+CIFAR10 = Design(3, 32, 10)
+FASHION_MNIST = Design(1, 28, 10)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published figures at the model's design input: parameters, MACs, where from.
+
+    ``exact=False`` when the source only gives a rounded count ("0.27M"): then it must match to
+    the digits given.
+    """
+
+    params: int | None = None
+    macs: float | None = None
+    source: str | None = None
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,52 +151,88 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class _Entry:
-    builder: Callable[..., ZooModel]
+class Variant:
+    """A registered model: its family's network class, the arguments it fixes, its facts.
+
+    ``fixed`` are the constructor arguments that make the variant (the user cannot change them);
+    ``defaults`` are the options whose default the variant changes; ``options`` are the class's
+    keyword-only arguments it does not fix, with the defaults this variant builds with, and
+    ``option_types`` the types their annotations allow.
+    """
+
+    cls: type[ZooModel]
+    fixed: Mapping[str, Any]
+    defaults: Mapping[str, Any]
+    options: Mapping[str, inspect.Parameter]
+    option_types: Mapping[str, tuple[type, ...]]
     info: ModelInfo
     order: int
 
+    def build(self, num_classes: int, in_channels: int, image_size: int, **options: Any) -> ZooModel:
+        defaults = {key: param.default for key, param in self.options.items()}
+        return self.cls(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                        **self.fixed, **{**defaults, **options})
 
-_MODELS: dict[str, _Entry] = {}
+
+_MODELS: dict[str, Variant] = {}
 _ALIASES: dict[str, str] = {}
 _FAMILY_ORDER: dict[str, int] = {}
 
 
-def register_model(*, family: str, paper: Paper | None, default_input: tuple[int, int, int] = (3, 224, 224),
-                   default_num_classes: int = 1000, reference_params: int | None = None,
-                   reference_macs: float | None = None, reference_source: str | None = None,
-                   reference_params_exact: bool = True, aliases: tuple[str, ...] = ()
-                   ) -> Callable[[Callable[..., ZooModel]], Callable[..., ZooModel]]:
-    """Register a builder function under its own name (see the module docstring)."""
+def _split_signature(name: str, cls: type[ZooModel], fixed: Mapping[str, Any],
+                     defaults: Mapping[str, Any]) -> dict[str, inspect.Parameter]:
+    """The variant's options (``cls``'s keyword-only arguments it leaves free); TypeError for a wrong entry."""
+    params = inspect.signature(cls).parameters
+    if any(arg not in params for arg in BASE_ARGS):
+        raise TypeError(f"{cls.__name__} must take {', '.join(BASE_ARGS)} (model {name})")
+    for key in fixed:
+        if key not in params or key in BASE_ARGS:
+            raise TypeError(f"model {name} fixes '{key}', which {cls.__name__} does not take")
+    for key, param in params.items():
+        if param.default is param.empty and param.kind != param.VAR_KEYWORD and key not in fixed:
+            raise TypeError(f"model {name} must give {cls.__name__}'s argument '{key}'")
+    options = {key: p for key, p in params.items() if p.kind == p.KEYWORD_ONLY and key not in fixed}
+    for key, value in defaults.items():
+        if key not in options:
+            raise TypeError(f"model {name} sets a default for '{key}', which is not an option of it")
+        options[key] = options[key].replace(default=value)
+    return options
 
-    def decorate(builder: Callable[..., ZooModel]) -> Callable[..., ZooModel]:
-        name = builder.__name__
-        params = list(inspect.signature(builder).parameters.values())
-        if tuple(p.name for p in params[:3]) != BASE_ARGS:
-            raise TypeError(f"builder {name} must start with (num_classes, in_channels, image_size)")
-        if name in _MODELS or name in _ALIASES:
-            raise ValueError(f"model {name} is registered twice")
-        for alias in aliases:
-            if alias in _MODELS or alias in _ALIASES:
-                raise ValueError(f"alias {alias} of {name} is already taken")
-            _ALIASES[alias] = name
-        _FAMILY_ORDER.setdefault(family, len(_FAMILY_ORDER))
-        doc = inspect.getdoc(builder) or ""
-        info = ModelInfo(
-            name=name, family=family, description=doc.split("\n\n")[0].replace("\n", " "),
-            paper=paper.title if paper else None, authors=paper.authors if paper else None,
-            year=paper.year if paper else None, url=paper.url if paper else None,
-            default_in_channels=default_input[0], default_image_size=default_input[1],
-            default_num_classes=default_num_classes, reference_params=reference_params,
-            reference_macs=int(reference_macs) if reference_macs is not None else None,
-            reference_source=reference_source, reference_params_exact=reference_params_exact,
-            aliases=tuple(aliases),
-            options={p.name: p.default for p in params[3:] if p.kind == p.KEYWORD_ONLY},
-        )
-        _MODELS[name] = _Entry(builder, info, len(_MODELS))
-        return builder
 
-    return decorate
+def register_model(name: str, cls: type[ZooModel], args: Mapping[str, Any] | None = None, *, doc: str,
+                   family: str, paper: Paper | None, defaults: Mapping[str, Any] | None = None,
+                   design: Design = IMAGENET, reference: Reference | None = None,
+                   aliases: tuple[str, ...] = ()) -> Variant:
+    """Register ``name`` as ``cls`` built with ``args`` (see the module docstring).
+
+    ``doc``'s first paragraph is the model's description; ``design`` is the input and classes it
+    was designed for, where its ``reference`` figures were published; ``aliases`` are other names
+    users already know it by.
+    """
+    fixed = dict(args or {})
+    options = _split_signature(name, cls, fixed, defaults or {})
+    if name in _MODELS or name in _ALIASES:
+        raise ValueError(f"model {name} is registered twice")
+    for alias in aliases:
+        if alias in _MODELS or alias in _ALIASES:
+            raise ValueError(f"alias {alias} of {name} is already taken")
+        _ALIASES[alias] = name
+    _FAMILY_ORDER.setdefault(family, len(_FAMILY_ORDER))
+    doc = inspect.cleandoc(doc)
+    ref = reference or Reference()
+    info = ModelInfo(
+        name=name, family=family, description=doc.split("\n\n")[0].replace("\n", " "),
+        paper=paper.title if paper else None, authors=paper.authors if paper else None,
+        year=paper.year if paper else None, url=paper.url if paper else None,
+        default_in_channels=design.in_channels, default_image_size=design.image_size,
+        default_num_classes=design.num_classes, reference_params=ref.params,
+        reference_macs=int(ref.macs) if ref.macs is not None else None,
+        reference_source=ref.source, reference_params_exact=ref.exact,
+        aliases=tuple(aliases), options={key: p.default for key, p in options.items()},
+    )
+    variant = Variant(cls, fixed, dict(defaults or {}), options, _option_types(cls), info, len(_MODELS))
+    _MODELS[name] = variant
+    return variant
 
 
 def _normalize(name: str) -> str:
@@ -182,8 +258,8 @@ def model_info(name: str) -> ModelInfo:
 
 
 def _sort_key(name: str) -> tuple[int, int]:
-    entry = _MODELS[name]
-    return (_FAMILY_ORDER[entry.info.family], entry.order)
+    variant = _MODELS[name]
+    return (_FAMILY_ORDER[variant.info.family], variant.order)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -206,25 +282,77 @@ def list_models(pattern: str | None = None) -> list[str]:
             if any(regex.match(word) for word in (n, _MODELS[n].info.family, *_MODELS[n].info.aliases))]
 
 
-def _check_options(name: str, builder: Callable[..., ZooModel], kwargs: dict[str, Any]) -> None:
-    params = inspect.signature(builder).parameters
-    options = {k: p for k, p in params.items() if p.kind == p.KEYWORD_ONLY}
+def _builds_with(variant: Variant, key: str) -> Any:
+    """The value of constructor argument ``key`` that ``variant`` builds with by default."""
+    if key in variant.fixed:
+        return variant.fixed[key]
+    if key in variant.options:
+        return variant.options[key].default
+    return inspect.signature(variant.cls).parameters[key].default
+
+
+def _instead(name: str, key: str, value: Any) -> str:
+    """The registered variant that is ``name`` with ``key=value``: it builds with that value, and
+    fixes and defaults everything else as ``name`` does."""
+    variant = _MODELS[name]
+    others = {k: v for k, v in variant.fixed.items() if k != key}
+    for other, candidate in _MODELS.items():
+        if candidate.cls is not variant.cls or candidate.defaults != variant.defaults:
+            continue
+        if {k: v for k, v in candidate.fixed.items() if k != key} == others and \
+                _builds_with(candidate, key) == value:
+            return other
+    return ""
+
+
+def _option_types(cls: type[ZooModel]) -> dict[str, tuple[type, ...]]:
+    """The types each keyword-only argument of ``cls`` is annotated with, where they are plain classes
+    (``float``, ``bool | None``, ...): a light check, so that a config typo ("true" for True) fails by name."""
+    hints = typing.get_type_hints(cls.__init__)
+    out: dict[str, tuple[type, ...]] = {}
+    for key, param in inspect.signature(cls).parameters.items():
+        hint = hints.get(key)
+        if param.kind != param.KEYWORD_ONLY or hint is None:
+            continue
+        members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if all(isinstance(t, type) for t in members):
+            out[key] = tuple(members)
+    return out
+
+
+def _is_a(value: Any, expected: type) -> bool:
+    """isinstance, except that a bool is no number and an int is a fine float."""
+    if isinstance(value, bool) and expected is not bool:
+        return False
+    return isinstance(value, expected) or (expected is float and isinstance(value, int))
+
+
+def _show(value: Any) -> str:
+    return getattr(value, "__name__", None) or repr(value)
+
+
+def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` checked against ``name``'s options, less any that repeat what the variant fixes."""
+    options = variant.options
+    valid = ", ".join(options) or "none"
+    checked = {}
     for key, value in kwargs.items():
+        if key in variant.fixed:
+            if variant.fixed[key] == value:
+                continue
+            other = _instead(name, key, value)
+            fix = f"use {other} for {key}={_show(value)}" if other else f"its options are: {valid}"
+            raise ModelError(f"{name} fixes {key}={_show(variant.fixed[key])}: it is part of the variant, "
+                             f"not an option; {fix}")
+        checked[key] = value
         if key not in options:
-            valid = ", ".join(options) or "none"
             raise ModelError(f"{name} has no option '{key}'{did_you_mean(key, options)}; "
                              f"its options are: {valid}")
-        default = options[key].default
-        if value is None or default is None or default is inspect.Parameter.empty:
-            continue
-        # A light type check, so that a config typo ("true" for True) fails here, by name.
-        expected = type(default)
-        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise ModelError(f"{name} option '{key}' must be {expected.__name__}, "
-                             f"got {value!r} ({type(value).__name__})")
+        expected = variant.option_types.get(key)
+        if expected is not None and not any(_is_a(value, t) for t in expected):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            raise ModelError(f"{name} option '{key}' must be {names}, got {value!r} ({type(value).__name__})")
+    return checked
 
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
@@ -236,13 +364,13 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_s
     ``kwargs`` are the model's own options (``model_info(name).options``).
     """
     canonical = resolve_name(name)
-    entry = _MODELS[canonical]
+    variant = _MODELS[canonical]
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ModelError(f"{arg} must be a positive integer, got {value!r}")
-    _check_options(canonical, entry.builder, kwargs)
+    kwargs = _check_options(canonical, variant, kwargs)
     try:
-        model = entry.builder(num_classes, in_channels, image_size, **kwargs)
+        model = variant.build(num_classes, in_channels, image_size, **kwargs)
     except InputTooSmallError as err:
         raise ModelError(f"{canonical} needs inputs of at least {err.min_size}x{err.min_size}, "
                          f"got {image_size}x{image_size}") from None

@@ -49,7 +49,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .registry import Paper, register_model
+from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, Sun", 2015,
               "https://arxiv.org/abs/1512.03385")
@@ -136,16 +136,33 @@ class Bottleneck(nn.Module):
 
 Block = type[BasicBlock] | type[Bottleneck]
 
+# The paper's stage widths. `width_mult` scales them all (0.25 -> 16, 32, 64, 128), the knob that
+# makes a ResNet-18 affordable on a laptop CPU; the reference counts hold at width_mult=1.
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+
+
+def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
+    """``widths`` times ``width_mult``, rounded, at least 4 channels each."""
+    if not 0 < width_mult <= 8:
+        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
+    return tuple(max(4, int(round(w * width_mult))) for w in widths)
+
 
 class ResNet(ZooModel):
-    """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear."""
+    """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear.
+
+    ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut`` and
+    ``attn_layer`` describe the architecture, and the registered variants fix them; the
+    keyword-only arguments are the options a user may set.
+    """
 
     def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
-                 image_size: int = 224, *, widths: Sequence[int] = (64, 128, 256, 512),
-                 shortcut: str = "projection", attn_layer: AttnLayer | None = None,
-                 zero_init_residual: bool = False, small_input: bool | None = None) -> None:
+                 image_size: int = 224, widths: Sequence[int] = IMAGENET_WIDTHS, shortcut: str = "projection",
+                 attn_layer: AttnLayer | None = None, *, zero_init_residual: bool = False,
+                 width_mult: float = 1.0, small_input: bool | None = None) -> None:
         if shortcut not in ("projection", "pad"):
             raise ModelError(f"ResNet shortcut must be 'projection' or 'pad', got {shortcut!r}")
+        widths = scaled_widths(widths, width_mult)
         small = wants_small_input(image_size, small_input)
         # Total stride: the stem's 4 (none when small) times 2 per stage after the first; the
         # last stage must see at least one pixel of the image.
@@ -162,7 +179,7 @@ class ResNet(ZooModel):
                 nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False),
                 nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         stages, channels = [], stem_width
-        for i, (num_blocks, planes) in enumerate(zip(layers, widths)):
+        for i, (num_blocks, planes) in enumerate(zip(layers, widths, strict=True)):
             stage_stride = 1 if i == 0 else 2
             blocks = []
             for j in range(num_blocks):
@@ -204,108 +221,48 @@ class ResNet(ZooModel):
 
 # -- ImageNet ResNets (paper Table 1; references: torchvision's published counts and GMACs) ------
 
-# The paper's stage widths. `width_mult` scales all four (0.25 -> 16, 32, 64, 128), the knob that
-# makes a ResNet-18 affordable on a laptop CPU; the reference counts hold at width_mult=1.
-IMAGENET_WIDTHS = (64, 128, 256, 512)
-
-
-def scaled_widths(width_mult: float) -> tuple[int, ...]:
-    if not 0 < width_mult <= 8:
-        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
-    return tuple(max(4, int(round(w * width_mult))) for w in IMAGENET_WIDTHS)
-
+# Paper Table 1: the block and the number of blocks per stage of each depth (SE-ResNets reuse it).
+RESNET_LAYERS: dict[int, dict] = {
+    18: dict(block=BasicBlock, layers=(2, 2, 2, 2)),
+    34: dict(block=BasicBlock, layers=(3, 4, 6, 3)),
+    50: dict(block=Bottleneck, layers=(3, 4, 6, 3)),
+    101: dict(block=Bottleneck, layers=(3, 4, 23, 3)),
+    152: dict(block=Bottleneck, layers=(3, 8, 36, 3)),
+}
 
 _TV = "torchvision"
 
-
-@register_model(family="resnet", paper=PAPER, reference_params=11_689_512, reference_macs=1.81e9,
-                reference_source=_TV, aliases=("resnet",))
-def resnet18(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
-    """ResNet-18: BasicBlocks, 2-2-2-2 per stage."""
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size,
-                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
-
-
-@register_model(family="resnet", paper=PAPER, reference_params=21_797_672, reference_macs=3.66e9,
-                reference_source=_TV)
-def resnet34(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
-    """ResNet-34: BasicBlocks, 3-4-6-3 per stage."""
-    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, image_size,
-                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
-
-
-@register_model(family="resnet", paper=PAPER, reference_params=25_557_032, reference_macs=4.09e9,
-                reference_source=_TV)
-def resnet50(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
-    """ResNet-50: Bottlenecks, 3-4-6-3 per stage."""
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size,
-                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
-
-
-@register_model(family="resnet", paper=PAPER, reference_params=44_549_160, reference_macs=7.80e9,
-                reference_source=_TV)
-def resnet101(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
-    """ResNet-101: Bottlenecks, 3-4-23-3 per stage."""
-    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, image_size,
-                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
-
-
-@register_model(family="resnet", paper=PAPER, reference_params=60_192_808, reference_macs=11.51e9,
-                reference_source=_TV)
-def resnet152(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None) -> ResNet:
-    """ResNet-152: Bottlenecks, 3-8-36-3 per stage."""
-    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, image_size,
-                  widths=scaled_widths(width_mult), zero_init_residual=zero_init_residual, small_input=small_input)
+register_model("resnet18", ResNet, RESNET_LAYERS[18], family="resnet", paper=PAPER, aliases=("resnet",),
+               reference=Reference(11_689_512, 1.81e9, _TV), doc="ResNet-18: BasicBlocks, 2-2-2-2 per stage.")
+register_model("resnet34", ResNet, RESNET_LAYERS[34], family="resnet", paper=PAPER,
+               reference=Reference(21_797_672, 3.66e9, _TV), doc="ResNet-34: BasicBlocks, 3-4-6-3 per stage.")
+register_model("resnet50", ResNet, RESNET_LAYERS[50], family="resnet", paper=PAPER,
+               reference=Reference(25_557_032, 4.09e9, _TV), doc="ResNet-50: Bottlenecks, 3-4-6-3 per stage.")
+register_model("resnet101", ResNet, RESNET_LAYERS[101], family="resnet", paper=PAPER,
+               reference=Reference(44_549_160, 7.80e9, _TV), doc="ResNet-101: Bottlenecks, 3-4-23-3 per stage.")
+register_model("resnet152", ResNet, RESNET_LAYERS[152], family="resnet", paper=PAPER,
+               reference=Reference(60_192_808, 11.51e9, _TV), doc="ResNet-152: Bottlenecks, 3-8-36-3 per stage.")
 
 
 # -- CIFAR ResNets (paper section 4.2 and Table 6: 6n+2 layers, 16-32-64 channels, option A) ------
 
-_CIFAR = dict(family="resnet", paper=PAPER, default_input=(3, 32, 32), default_num_classes=10,
-              reference_source="paper Table 6 (rounded)", reference_params_exact=False)
-_CIFAR_WIDTHS = (16, 32, 64)
+def _cifar(n: int) -> dict:
+    """3 stages of n BasicBlocks at the paper's widths with option-A shortcuts (width_mult is the ImageNet nets')."""
+    return dict(block=BasicBlock, layers=(n, n, n), widths=(16, 32, 64), shortcut="pad", width_mult=1.0)
 
 
-def _cifar_resnet(n: int, num_classes: int, in_channels: int, image_size: int,
-                  zero_init_residual: bool, small_input: bool | None) -> ResNet:
-    return ResNet(BasicBlock, (n, n, n), num_classes, in_channels, image_size, widths=_CIFAR_WIDTHS,
-                  shortcut="pad", zero_init_residual=zero_init_residual, small_input=small_input)
+def _table6(params: int) -> Reference:
+    return Reference(params, source="paper Table 6 (rounded)", exact=False)
 
 
-@register_model(reference_params=270_000, **_CIFAR)
-def resnet20(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-    """ResNet-20 for CIFAR: 3 stages of 3 BasicBlocks at 16, 32, 64 channels (0.27M parameters)."""
-    return _cifar_resnet(3, num_classes, in_channels, image_size, zero_init_residual, small_input)
-
-
-@register_model(reference_params=460_000, **_CIFAR)
-def resnet32(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-    """ResNet-32 for CIFAR: 3 stages of 5 BasicBlocks (0.46M parameters)."""
-    return _cifar_resnet(5, num_classes, in_channels, image_size, zero_init_residual, small_input)
-
-
-@register_model(reference_params=660_000, **_CIFAR)
-def resnet44(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-    """ResNet-44 for CIFAR: 3 stages of 7 BasicBlocks (0.66M parameters)."""
-    return _cifar_resnet(7, num_classes, in_channels, image_size, zero_init_residual, small_input)
-
-
-@register_model(reference_params=850_000, **_CIFAR)
-def resnet56(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-             zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-    """ResNet-56 for CIFAR: 3 stages of 9 BasicBlocks (0.85M parameters)."""
-    return _cifar_resnet(9, num_classes, in_channels, image_size, zero_init_residual, small_input)
-
-
-@register_model(reference_params=1_700_000, **_CIFAR)
-def resnet110(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-              zero_init_residual: bool = False, small_input: bool | None = None) -> ResNet:
-    """ResNet-110 for CIFAR: 3 stages of 18 BasicBlocks (1.7M parameters)."""
-    return _cifar_resnet(18, num_classes, in_channels, image_size, zero_init_residual, small_input)
+register_model("resnet20", ResNet, _cifar(3), family="resnet", paper=PAPER, design=CIFAR10,
+               reference=_table6(270_000),
+               doc="ResNet-20 for CIFAR: 3 stages of 3 BasicBlocks at 16, 32, 64 channels (0.27M parameters).")
+register_model("resnet32", ResNet, _cifar(5), family="resnet", paper=PAPER, design=CIFAR10,
+               reference=_table6(460_000), doc="ResNet-32 for CIFAR: 3 stages of 5 BasicBlocks (0.46M parameters).")
+register_model("resnet44", ResNet, _cifar(7), family="resnet", paper=PAPER, design=CIFAR10,
+               reference=_table6(660_000), doc="ResNet-44 for CIFAR: 3 stages of 7 BasicBlocks (0.66M parameters).")
+register_model("resnet56", ResNet, _cifar(9), family="resnet", paper=PAPER, design=CIFAR10,
+               reference=_table6(850_000), doc="ResNet-56 for CIFAR: 3 stages of 9 BasicBlocks (0.85M parameters).")
+register_model("resnet110", ResNet, _cifar(18), family="resnet", paper=PAPER, design=CIFAR10,
+               reference=_table6(1_700_000), doc="ResNet-110 for CIFAR: 3 stages of 18 BasicBlocks (1.7M parameters).")

@@ -39,7 +39,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .registry import Paper, register_model
+from .registry import FASHION_MNIST, Paper, Reference, register_model
 
 PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
               "Simonyan, Zisserman", 2014, "https://arxiv.org/abs/1409.1556")
@@ -135,101 +135,36 @@ class VGG(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-def _vgg(depth: int, num_classes: int, in_channels: int, image_size: int, **options) -> VGG:
-    return VGG(ARCHS[depth], num_classes, in_channels, image_size, **options)
+# -- The paper's configurations (references: torchvision's published counts and GMACs) ------------
 
-
+# A `_bn` variant fixes batch_norm=True (its name says so); the plain ones leave it an option.
 _TV = "torchvision"
 
+register_model("vgg11", VGG, dict(arch=ARCHS[11]), family="vgg", paper=PAPER,
+               reference=Reference(132_863_336, 7.61e9, _TV),
+               doc="VGG-11 (configuration A): 8 convolutions in 5 blocks and 3 linear layers.")
+register_model("vgg11_bn", VGG, dict(arch=ARCHS[11], batch_norm=True), family="vgg", paper=PAPER,
+               reference=Reference(132_868_840, 7.61e9, _TV), doc="VGG-11 with BatchNorm after every convolution.")
+register_model("vgg13", VGG, dict(arch=ARCHS[13]), family="vgg", paper=PAPER,
+               reference=Reference(133_047_848, 11.31e9, _TV),
+               doc="VGG-13 (configuration B): two convolutions in every block.")
+register_model("vgg13_bn", VGG, dict(arch=ARCHS[13], batch_norm=True), family="vgg", paper=PAPER,
+               reference=Reference(133_053_736, 11.31e9, _TV), doc="VGG-13 with BatchNorm after every convolution.")
+register_model("vgg16", VGG, dict(arch=ARCHS[16]), family="vgg", paper=PAPER,
+               reference=Reference(138_357_544, 15.47e9, _TV),
+               doc="VGG-16 (configuration D): 13 convolutions, three in each of the last three blocks.")
+register_model("vgg16_bn", VGG, dict(arch=ARCHS[16], batch_norm=True), family="vgg", paper=PAPER,
+               reference=Reference(138_365_992, 15.47e9, _TV), doc="VGG-16 with BatchNorm after every convolution.")
+register_model("vgg19", VGG, dict(arch=ARCHS[19]), family="vgg", paper=PAPER,
+               reference=Reference(143_667_240, 19.63e9, _TV),
+               doc="VGG-19 (configuration E): 16 convolutions, four in each of the last three blocks.")
+register_model("vgg19_bn", VGG, dict(arch=ARCHS[19], batch_norm=True), family="vgg", paper=PAPER,
+               reference=Reference(143_678_248, 19.63e9, _TV), doc="VGG-19 with BatchNorm after every convolution.")
 
-@register_model(family="vgg", paper=PAPER, reference_params=132_863_336, reference_macs=7.61e9,
-                reference_source=_TV)
-def vgg11(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = False,
-          width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-          small_input: bool | None = None) -> VGG:
-    """VGG-11 (configuration A): 8 convolutions in 5 blocks and 3 linear layers."""
-    return _vgg(11, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
+# The seed's `vgg`: its width and initialization are defaults, so its recipe may add BatchNorm.
+register_model("vgg11_quarter", VGG, dict(arch=ARCHS[11]), defaults=dict(width_mult=0.25, init="xavier"),
+               family="vgg", paper=PAPER, design=FASHION_MNIST, aliases=("vgg",),
+               doc="""VGG-11 at a quarter of the width (16-32-64-128-128 channels), Xavier-initialized.
 
-
-@register_model(family="vgg", paper=PAPER, reference_params=132_868_840, reference_macs=7.61e9,
-                reference_source=_TV)
-def vgg11_bn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = True,
-             width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-             small_input: bool | None = None) -> VGG:
-    """VGG-11 with BatchNorm after every convolution."""
-    return _vgg(11, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=133_047_848, reference_macs=11.31e9,
-                reference_source=_TV)
-def vgg13(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = False,
-          width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-          small_input: bool | None = None) -> VGG:
-    """VGG-13 (configuration B): two convolutions in every block."""
-    return _vgg(13, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=133_053_736, reference_macs=11.31e9,
-                reference_source=_TV)
-def vgg13_bn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = True,
-             width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-             small_input: bool | None = None) -> VGG:
-    """VGG-13 with BatchNorm after every convolution."""
-    return _vgg(13, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=138_357_544, reference_macs=15.47e9,
-                reference_source=_TV)
-def vgg16(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = False,
-          width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-          small_input: bool | None = None) -> VGG:
-    """VGG-16 (configuration D): 13 convolutions, three in each of the last three blocks."""
-    return _vgg(16, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=138_365_992, reference_macs=15.47e9,
-                reference_source=_TV)
-def vgg16_bn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = True,
-             width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-             small_input: bool | None = None) -> VGG:
-    """VGG-16 with BatchNorm after every convolution."""
-    return _vgg(16, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=143_667_240, reference_macs=19.63e9,
-                reference_source=_TV)
-def vgg19(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = False,
-          width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-          small_input: bool | None = None) -> VGG:
-    """VGG-19 (configuration E): 16 convolutions, four in each of the last three blocks."""
-    return _vgg(19, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, reference_params=143_678_248, reference_macs=19.63e9,
-                reference_source=_TV)
-def vgg19_bn(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *, batch_norm: bool = True,
-             width_mult: float = 1.0, dropout: float = DROPOUT, init: str = "kaiming",
-             small_input: bool | None = None) -> VGG:
-    """VGG-19 with BatchNorm after every convolution."""
-    return _vgg(19, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
-
-
-@register_model(family="vgg", paper=PAPER, default_input=(1, 28, 28), default_num_classes=10,
-                aliases=("vgg",))
-def vgg11_quarter(num_classes: int = 10, in_channels: int = 1, image_size: int = 28, *,
-                  batch_norm: bool = False, width_mult: float = 0.25, dropout: float = DROPOUT,
-                  init: str = "xavier", small_input: bool | None = None) -> VGG:
-    """VGG-11 at a quarter of the width (16-32-64-128-128 channels), Xavier-initialized.
-
-    The seed's ``vgg`` (d2l's Fashion-MNIST VGG): the same design at 1/16 of the convolutions' cost.
-    """
-    return _vgg(11, num_classes, in_channels, image_size, batch_norm=batch_norm, width_mult=width_mult,
-                dropout=dropout, init=init, small_input=small_input)
+               The seed's ``vgg`` (d2l's Fashion-MNIST VGG): the same design at 1/16 of the convolutions' cost.
+               """)
