@@ -161,8 +161,7 @@ def export_run(target: str | Path, fmt: str | None = None, out: str | Path | Non
     tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
     try:
         _WRITERS[fmt](model, x[:2], tmp, meta, exporter)
-        got = run_exported(tmp, fmt, x)
-        one = run_exported(tmp, fmt, x[:1])
+        got, one = run_exported(tmp, fmt, x, x[:1])
         rel = max(relative_difference(got, expected), relative_difference(one, expected[:1]))
         if not rel <= TOLERANCE:  # also catches NaN
             raise ModelError(f"the exported {fmt} file differs from PyTorch by {rel:.2e} (relative, more than "
@@ -295,18 +294,19 @@ def _write_pt2(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict[s
 _WRITERS = {"onnx": _write_onnx, "torchscript": _write_torchscript, "pt2": _write_pt2}
 
 
-def run_exported(path: Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
-    """Run an exported file on ``x`` with the runtime its format is meant for."""
+def run_exported(path: Path, fmt: str, *inputs: torch.Tensor) -> list[torch.Tensor]:
+    """Run an exported file on each input batch with the runtime its format is meant for."""
     if fmt == "onnx":
         session = onnx_session(path)
-        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        name = session.get_inputs()[0].name
+        return [torch.from_numpy(session.run(None, {name: x.numpy()})[0]) for x in inputs]
     with _quiet():
         if fmt == "torchscript":
             module = torch.jit.load(str(path), map_location="cpu")
         else:
             module = torch.export.load(str(path)).module()
         with torch.no_grad():
-            return module(x)
+            return [module(x) for x in inputs]
 
 
 def _require_onnxruntime() -> None:
