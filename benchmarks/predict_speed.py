@@ -25,8 +25,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import (command, interleave, loadavg, log, machine, others_summary, robust_rates, wait_for_quiet,
-                     write_result)
+from _common import (
+    command,
+    interleave,
+    loadavg,
+    log,
+    machine,
+    others_summary,
+    robust_rates,
+    wait_for_quiet,
+    write_result,
+)
 
 
 def make_run(folder: Path, model: str | None) -> tuple[Path, str, dict[str, Any]]:

@@ -20,7 +20,7 @@ def test_predict_speed_script_runs_and_renders(tmp_path, monkeypatch):
     env = {**os.environ, "CNNZOO_BENCH_RESULTS": str(tmp_path)}
     proc = subprocess.run([sys.executable, "benchmarks/predict_speed.py", "--images", "40", "--rounds", "1",
                            "--batch-size", "16", "--model", "cnn"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / "predict_speed.json").read_text())
     assert set(res["images_per_s"]) == {"torch", "onnxruntime", "decode_only"}

@@ -232,7 +232,8 @@ def _test_images(checkpoint: Path, spec: ModelSpec, data_dir: str | None,
         return split.images[:k].contiguous(), ds.name
     from ..data.formats import decode_image
 
-    arrays = [decode_image(f, spec.in_channels, tuple(spec.native_size)) for f in split.files[:k]]
+    native = (int(spec.native_size[0]), int(spec.native_size[1]))
+    arrays = [decode_image(f, spec.in_channels, native) for f in split.files[:k]]
     if any(a is None for a in arrays):
         return None, f"some test images of {ds.name} are unreadable"
     return torch.stack([torch.from_numpy(a) for a in arrays]), ds.name
@@ -260,6 +261,7 @@ def _write_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict[
             program = torch.onnx.export(model, (x,), None, input_names=["input"], output_names=["logits"],
                                         dynamo=True, dynamic_shapes=({0: batch},), opset_version=18,
                                         verbose=False)
+            assert program is not None  # dynamo=True returns the program
             program.save(str(path))
         else:
             torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
@@ -312,7 +314,7 @@ def run_exported(path: Path, fmt: str, *inputs: torch.Tensor) -> list[torch.Tens
 def _require_onnxruntime() -> None:
     try:
         import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # type: ignore[import-untyped] # noqa: F401
     except ImportError as e:
         raise ConfigError(f"ONNX needs the onnx and onnxruntime packages ({e.name} is missing); "
                           f"{INSTALL_HINT}") from None
@@ -321,7 +323,7 @@ def _require_onnxruntime() -> None:
 def onnx_session(path: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session for ``path`` (a ConfigError saying how to install it when missing)."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
     except ImportError:
         raise ConfigError(f"the onnxruntime backend needs the onnxruntime package; {INSTALL_HINT}") from None
     opts = ort.SessionOptions()

@@ -105,7 +105,8 @@ def expand_paths(items: Sequence[str | Path]) -> list[Path]:
 
 
 def _folder_files(root: Path, extensions: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    images, others = [], []
+    images: list[Path] = []
+    others: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
