@@ -19,23 +19,25 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot"]
 
 
-def make_run(folder: Path, model: str, data_dir: Path | None, *, seed: int = 0, **model_kwargs: Any) -> Path:
-    """A run directory of ``model`` (1x28x28, Fashion-MNIST's 10 classes) with noisy initial weights."""
+def make_run(folder: Path, model: str, data_dir: Path | None, *, seed: int = 0, dataset: str = "fashion-mnist",
+             classes: list[str] = FASHION_CLASSES, **model_kwargs: Any) -> Path:
+    """A run directory of ``model`` (1x28x28, by default Fashion-MNIST's 10 classes) with noisy
+    initial weights."""
     from cnnzoo.config import load_config
     from cnnzoo.engine.checkpoint import ModelSpec, save_weights
     from cnnzoo.models.registry import create_model
 
     torch.manual_seed(seed)
-    net = create_model(model, num_classes=10, in_channels=1, image_size=28, **model_kwargs)
+    net = create_model(model, num_classes=len(classes), in_channels=1, image_size=28, **model_kwargs)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    spec = ModelSpec(model=net.model_name, num_classes=10, in_channels=1, input_size=[28, 28],
-                     native_size=[28, 28], classes=list(FASHION_CLASSES), mean=[0.286], std=[0.353],
-                     dataset="fashion-mnist", model_kwargs=dict(model_kwargs))
+    spec = ModelSpec(model=net.model_name, num_classes=len(classes), in_channels=1, input_size=[28, 28],
+                     native_size=[28, 28], classes=list(classes), mean=[0.286], std=[0.353],
+                     dataset=dataset, model_kwargs=dict(model_kwargs))
     (folder / "checkpoints").mkdir(parents=True)
     save_weights(folder / "checkpoints" / "best.safetensors", net.state_dict(), spec)
-    overrides = {"data.dataset": "fashion-mnist", "data.data_dir": str(data_dir) if data_dir else None}
+    overrides = {"data.dataset": dataset, "data.data_dir": str(data_dir) if data_dir else None}
     cfg = load_config(None, model="cnn", overrides=overrides)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return folder

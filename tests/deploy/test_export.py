@@ -115,6 +115,20 @@ def test_without_the_dataset_the_check_uses_a_seeded_random_batch_and_says_so(tm
     assert "a seeded random batch of 16 (fashion-mnist is not on disk)" in stdout
 
 
+def test_a_folder_run_without_a_test_split_is_checked_on_its_validation_images(tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "shapes"
+    for c, name in enumerate(("circle", "square", "star")):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("L", (28, 28), 40 * c + 5 * i).save(root / name / f"{i}.png")
+    run = make_run(tmp_path / "run", "convnet", root, dataset="folder", classes=["circle", "square", "star"])
+    code, stdout, err = run_cli(capsys, "export", run, "--format", "torchscript", "--out", tmp_path / "m.pt")
+    assert code == 0, err
+    assert "validation images of" in stdout and "random" not in stdout
+
+
 def test_a_file_that_differs_from_pytorch_is_refused_and_removed(cnn_run, tmp_path, monkeypatch, capsys):
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the previous export")

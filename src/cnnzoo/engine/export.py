@@ -9,11 +9,11 @@ file (see :func:`export_metadata`): the class names, mean/std, input size, chann
 cnnzoo version.
 
 - ``onnx``: ``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False``), opset
-  17; the metadata as ONNX ``metadata_props``. Measured on torch 2.13 for one model of each family
-  at 1x28x28: every family exports and matches PyTorch (largest relative difference below 1e-6),
-  in 0.1-4 s, while the torch.export-based exporter (``dynamo=True``) also works but takes 2-5 s
-  per model and needs onnxscript. It is kept as ``exporter="dynamo"`` for when torch drops the
-  older one.
+  17; the metadata as ONNX ``metadata_props``. Tried on torch 2.13 with one model of each family
+  at 1x28x28 (once, on the busy 2-core development machine): every family exported and passed the
+  check, in 0.1-4 s per model; the torch.export-based exporter (``dynamo=True``) passed too but
+  took 2-5 s per model and needs onnxscript. It stays available as ``exporter="dynamo"`` (tested)
+  for when torch drops the older one.
 - ``torchscript``: ``torch.jit.trace``; the metadata as the extra file ``cnnzoo.json``.
 - ``pt2``: ``torch.export.export`` + ``torch.export.save``; the metadata as the extra file
   ``cnnzoo.json``.
@@ -197,7 +197,7 @@ def check_batch(checkpoint: Path, spec: ModelSpec, data_dir: str | None = None,
     images, where = _test_images(checkpoint, spec, data_dir, n)
     if images is not None:
         x = input_transform(spec, torch.device("cpu"))(images, None)
-        return x.contiguous(), f"{len(images)} test images of {where}"
+        return x.contiguous(), f"{len(images)} {where}"
     g = torch.Generator().manual_seed(0)
     h, w = (int(s) for s in spec.input_size)
     x = torch.randn(n, spec.in_channels, h, w, generator=g)
@@ -225,18 +225,19 @@ def _test_images(checkpoint: Path, spec: ModelSpec, data_dir: str | None,
     split = ds.test if ds.test is not None else ds.val
     if split is None or len(split) == 0:
         return None, f"{spec.dataset} has no test images"
+    which = "validation" if ds.test is None or getattr(ds, "test_is_val", False) else "test"
     if list(ds.image_size) != [int(s) for s in spec.native_size]:
         return None, f"{spec.dataset} on disk has another image size"
     k = min(n, len(split))
     if hasattr(split, "images"):
-        return split.images[:k].contiguous(), ds.name
+        return split.images[:k].contiguous(), f"{which} images of {ds.name}"
     from ..data.formats import decode_image
 
     native = (int(spec.native_size[0]), int(spec.native_size[1]))
     arrays = [decode_image(f, spec.in_channels, native) for f in split.files[:k]]
     if any(a is None for a in arrays):
         return None, f"some test images of {ds.name} are unreadable"
-    return torch.stack([torch.from_numpy(a) for a in arrays]), ds.name
+    return torch.stack([torch.from_numpy(a) for a in arrays if a is not None]), f"{which} images of {ds.name}"
 
 
 # --------------------------------------------------------------------------------------------------
