@@ -34,6 +34,7 @@ SCRIPTS = {
     "cpu_targets": [],
     "levers": [],
     "gpu_targets": [],
+    "predict_speed": [],
 }
 QUICK = {
     "cpu_targets": ["--model", "cnn", "--rounds", "2", "--steps", "2", "--warmup", "1", "--help-runs", "3",
@@ -41,6 +42,7 @@ QUICK = {
     "levers": ["--model", "cnn", "--rounds", "2", "--steps", "2", "--warmup", "1", "--no-compile",
                "--eval-images", "256"],
     "gpu_targets": ["--rounds", "2", "--steps", "3", "--warmup", "2", "--repeats", "1"],
+    "predict_speed": ["--images", "256", "--rounds", "2"],
 }
 
 sys.path.insert(0, str(HERE))
@@ -190,6 +192,7 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
         _render_cpu(cpu, w)
     _render_tta(tta, w)
     _render_target4(cpu, w)
+    _render_predict(results.get("predict_speed"), w)
     if lev:
         _render_levers(lev, w)
         _render_accuracy_levers(lev, w)
@@ -329,6 +332,36 @@ def _render_tta(tta: dict[str, Any] | None, w: Any) -> None:
       "minutes. Wall time counts everything a user waits for: Python and torch start-up, reading the data, "
       "training, validation, the final test with flip test-time augmentation, plots and checkpoints. "
       "Each recipe's YAML file in configs/ states what it reached.")
+    w("")
+
+
+def _render_predict(res: dict[str, Any] | None, w: Any) -> None:
+    w("## Predict throughput (CPU)")
+    w("")
+    if not res:
+        w("Not measured yet. `python benchmarks/predict_speed.py` (or `run_all.py --only predict_speed`) writes a "
+          "folder of 10,000 28x28 PNG files and times `cnnzoo predict` on it with PyTorch eager and with "
+          "onnxruntime running the file of `cnnzoo export --format onnx`.")
+        w("")
+        return
+    s = res["settings"]
+    w(f"{_conditions(res)}.")
+    w("")
+    kwargs = ", ".join(f"{k}={v}" for k, v in s.get("model_kwargs", {}).items())
+    w(f"`cnnzoo predict RUN FOLDER` after start-up, in-process: list the folder, decode {s['images']:,} files "
+      f"({s['format']}; {s['content']}) in {s['decode_threads']} threads, batches of {s['batch_size']}, forward, "
+      f"top-3. Model `{s['model']}`{f' ({kwargs})' if kwargs else ''}, float32; torch with {s['torch_threads']} "
+      f"threads, onnxruntime {s['onnxruntime']} with its defaults; {s['rounds']} rounds, sides alternated. The "
+      f"ONNX file passed export's check ({s['export_max_rel_diff']:.1e} relative on {s['export_check']}).")
+    w("")
+    w("| side | images/s: median (min-max) | vs torch |")
+    w("|---|---|---|")
+    rates = res["images_per_s"]
+    for k, r in rates.items():
+        label = {"torch": "PyTorch eager (`--backend torch`, the default)",
+                 "onnxruntime": "onnxruntime (`cnnzoo predict RUN/export/model.onnx FOLDER`)",
+                 "decode_only": "decoding and batching alone, no model"}.get(k, k)
+        w(f"| {label} | {_rate_cell(r)} | {r['median'] / rates['torch']['median']:.2f}x |")
     w("")
 
 
@@ -505,7 +538,7 @@ def _render_method(w: Any) -> None:
 def collect() -> dict[str, dict[str, Any] | None]:
     from _common import read_result
 
-    return {k: read_result(k) for k in ("cpu_targets", "levers", "gpu_targets", "time_to_accuracy")}
+    return {k: read_result(k) for k in ("cpu_targets", "levers", "gpu_targets", "time_to_accuracy", "predict_speed")}
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""``cnnzoo train``, ``cnnzoo eval`` and ``cnnzoo predict``."""
+"""``cnnzoo train`` and ``cnnzoo eval`` (``predict`` and ``export`` live in deploy.py)."""
 
 from __future__ import annotations
 
@@ -77,15 +77,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     e.add_argument("--out", help="where to write eval.json (default: the run directory)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(handler=run_eval)
-
-    pr = sub.add_parser("predict", parents=parents, help="classify image files with a trained model",
-                        description="Images of any size or mode are converted exactly as in training.")
-    pr.add_argument("target", metavar="RUN|CHECKPOINT")
-    pr.add_argument("images", nargs="+", metavar="IMAGE")
-    pr.add_argument("--topk", "-k", type=_int, default=3, help="how many classes to show per image")
-    pr.add_argument("--device", default="cpu")
-    pr.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
-    pr.set_defaults(handler=run_predict)
 
 
 def _int(text: str) -> int:
@@ -170,15 +161,3 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"wrote {result['eval_json']}")
     return 0
 
-
-def run_predict(args: argparse.Namespace) -> int:
-    from ..engine.predict import predict_files
-
-    results = predict_files(args.target, args.images, topk=args.topk, device=args.device)
-    if args.json:
-        print_json(results)
-        return 0
-    for r in results:
-        best = ", ".join(f"{p['label']} {100 * p['prob']:.1f}%" for p in r["predictions"])
-        print(f"{r['image']}: {best}")
-    return 0
