@@ -125,4 +125,6 @@ def _summary(args: argparse.Namespace) -> int:
     print(format_table(table, ("layer", "type", "output", "params", "MACs"), align="llrrr"))
     print(f"\nparams {prof.params:,} ({human(prof.params)})   MACs {human(prof.macs)}   "
           f"FLOPs {human(prof.flops)} (FLOPs = 2 x MACs)")
+    given = f" --input {','.join(map(str, shape))}" if args.input else ""
+    print(f"See its block diagram: cnnzoo draw {info.name}{given} (--depth 2 opens the blocks)")
     return 0

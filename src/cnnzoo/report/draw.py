@@ -653,8 +653,9 @@ class Diagram:
     root: Any
     rows: list[Box] = field(default_factory=list)   # the top-level steps (the shape walk-through)
 
-    def svg(self) -> str:
-        return to_svg(*self._laid_out())
+    def svg(self, inline: bool = False) -> str:
+        """The SVG document; ``inline=True`` for inside an HTML page (scales to the page's width)."""
+        return to_svg(*self._laid_out(), inline=inline)
 
     def png(self) -> bytes:
         return to_png(*self._laid_out())
@@ -725,10 +726,10 @@ def _walk(call: Call):
 
 
 def _find(root: Call, cls: str) -> Call | None:
-    for c in _walk(root):
-        if c.cls.lower() == cls.lower():
-            return c
-    return None
+    """The first block of class ``cls``; of the inverted residuals, the first with its skip."""
+    found = [c for c in _walk(root) if c.cls.lower() == cls.lower()]
+    with_skip = [c for c in found if getattr(c.module, "use_residual", False)]
+    return (with_skip or found or [None])[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1024,9 +1025,11 @@ def _arrowhead(pts: list[tuple[float, float]]) -> tuple[list[tuple[float, float]
     return pts[:-1] + [(bx, by)], head
 
 
-def to_svg(prims: list[tuple], width: float, height: float) -> str:
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="{FONT}" role="img">',
+def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False) -> str:
+    style = ' style="max-width:100%;height:auto"' if inline else ""
+    head = "" if inline else '<?xml version="1.0" encoding="UTF-8"?>\n'
+    out = [f'{head}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="{FONT}" role="img"{style}>',
            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
     for p in prims:
         kind = p[0]
