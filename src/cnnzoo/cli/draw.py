@@ -43,16 +43,14 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def _draw(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import OutputError
     from ..models import model_info
-    from ..report.draw import diagram, write
+    from ..report.draw import FORMATS, diagram, write
 
     info = model_info(args.name)
     out = args.out or f"{info.name}.svg"
-    from pathlib import Path
-
-    from ..report.draw import FORMATS
-    from ..errors import OutputError
-
     if Path(out).suffix.lower() not in FORMATS:   # before the work, not after it
         raise OutputError(f"cannot draw to '{out}': unknown extension '{Path(out).suffix or '(none)'}'; "
                           f"use .svg (the default) or .png")

@@ -262,7 +262,7 @@ def _fold(calls: list[Call]) -> list[tuple[list[Call], str]]:
         if attachable and steps and (steps[-1][0][-1].cls in ("Conv2d", "Linear", "ConvBNAct") or after_norm
                                      or (steps[-1][0][-1].cls in ACTS or steps[-1][0][-1].cls in NORMS)
                                      and any(g.cls in ("Conv2d", "Linear") for g in steps[-1][0])) \
-                and not (cls == "LayerNorm"):
+                and cls != "LayerNorm":
             group, label = steps[-1]
             steps[-1] = (group + [c], f"{label} · {layer_label(c.module)}")
             continue
@@ -361,8 +361,8 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
     if cls in ("BasicBlock", "Bottleneck"):
-        convs = [layer_label(x.module).replace(" conv", "") for x in _leaves(first) if x.cls == "Conv2d"
-                 and not x.name.split(".")[-2:-1] == ["shortcut"] and ".shortcut" not in x.name]
+        convs = [layer_label(x.module).replace(" conv", "") for x in _leaves(first)
+                 if x.cls == "Conv2d" and ".shortcut" not in x.name]
         lines = [" → ".join(convs)]
         se = [x for x in first.children if x.cls == "SqueezeExcite"]
         if se:
@@ -426,9 +426,9 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
                 [f"token-mixing MLP {tok[0].in_features}→{tok[0].out_features}→{tok[2].out_features}",
                  f"channel-mixing MLP {ch[0].in_features}→{ch[0].out_features}→{ch[2].out_features}"], "add")
     if cls == "VGGBlock":
-        convs = [x for x in first.children if x.cls == "Conv2d"]
+        conv_calls = [x for x in first.children if x.cls == "Conv2d"]
         pool = [x for x in first.children if "Pool" in x.cls]
-        lines = [f"{layer_label(convs[0].module)}" + (f" ×{len(convs)}" if len(convs) > 1 else "")
+        lines = [f"{layer_label(conv_calls[0].module)}" + (f" ×{len(conv_calls)}" if len(conv_calls) > 1 else "")
                  + (" · BN" if any(x.cls == "BatchNorm2d" for x in first.children) else "") + " · ReLU"]
         if pool:
             lines.append(layer_label(pool[0].module))
@@ -651,7 +651,7 @@ class Diagram:
     title: str
     subtitle: list[str]
     root: Any
-    rows: list[Box] = field(default_factory=list)   # the top-level steps (the shape walk-through)
+    rows: list[Any] = field(default_factory=list)   # the top-level steps (the shape walk-through)
 
     def svg(self, inline: bool = False) -> str:
         """The SVG document; ``inline=True`` for inside an HTML page (scales to the page's width)."""
@@ -688,7 +688,7 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
                              f"its blocks are: {', '.join(present) or 'none'}")
         b = _Builder(depth + 1)
         body = b.open(found, 1, True, [found])
-        title_text, lines, _ = _block_summary([found])
+        title_text = _block_summary([found])[0]
         items = [Box("io", "input", shape=fmt_shape(found.in_shape)),
                  Frame(BLOCK_KINDS.get(found.cls, "block"), title_text, body, shape=fmt_shape(found.out_shape),
                        params=found.params())]
@@ -706,8 +706,7 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
     sub = [f"input {'×'.join(map(str, input_shape))} · {getattr(model, 'num_classes', '?')} classes · "
            f"{params:,} parameters" + (f" · {macs / 1e6:,.1f}M MACs" if macs is not None else "")]
     sub += _info_lines(model, input_shape)
-    rows = [x for x in items]
-    return Diagram(title or name, sub, Seq([head, *items, out]), rows=rows)
+    return Diagram(title or name, sub, Seq([head, *items, out]), rows=list(items))
 
 
 def _macs(model: Any, input_shape: Sequence[int]) -> int | None:
@@ -836,7 +835,9 @@ def fig(node: Any) -> Fig:
         if not figs:
             return Fig(0, 0, 0)
         lw, rw = max(f.lw for f in figs), max(f.rw for f in figs)
-        prims, notes, y = [], [], 0.0
+        prims: list[tuple] = []
+        notes: list[tuple] = []
+        y = 0.0
         for i, f in enumerate(figs):
             if i:
                 prims.append(("line", [(0, y), (0, y + GAP)], LINE) if f.fork else _arrow(0, y, y + GAP))
@@ -850,7 +851,7 @@ def fig(node: Any) -> Fig:
         body = fig(node.body)
         op, orad = _op(node.merge)
         top = 8.0
-        prims: list[tuple] = [("dot", 0, 0)]
+        prims = [("dot", 0, 0)]
         prims.append(_arrow(0, 0, top + GAP - 4))
         by = top + GAP - 4
         p, notes = body.at(0, by)
@@ -885,7 +886,7 @@ def fig(node: Any) -> Fig:
         for f in figs:
             xs.append(x + f.lw)
             x += f.lw + f.rw + sep
-        prims: list[tuple] = [("line", [(0, 0), (0, 10)], LINE), ("line", [(xs[0], 10), (xs[-1], 10)], LINE),
+        prims = [("line", [(0, 0), (0, 10)], LINE), ("line", [(xs[0], 10), (xs[-1], 10)], LINE),
                               ("dot", 0, 10)]
         top = 10 + GAP
         bottom = top + max(f.h for f in figs)
@@ -914,7 +915,7 @@ def fig(node: Any) -> Fig:
             extra = (tw - lw - rw) / 2
             lw, rw = lw + extra, rw + extra
         h = head + body.h + 12
-        prims: list[tuple] = [("rect", -lw, 0, lw + rw, h, _tint(fill), stroke, 8, True),
+        prims = [("rect", -lw, 0, lw + rw, h, _tint(fill), stroke, 8, True),
                               ("text", -lw + PAD, TITLE_PX + 3, node.title, TITLE_PX, True, "start", "#1d232b")]
         p, notes = body.at(0, head)
         prims += p
@@ -927,7 +928,7 @@ def fig(node: Any) -> Fig:
 def _tint(color: str) -> str:
     """A lighter version of a fill, for frames."""
     r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    return "#%02x%02x%02x" % tuple(round(v + (255 - v) * 0.6) for v in (r, g, b))
+    return "#" + "".join(f"{round(v + (255 - v) * 0.6):02x}" for v in (r, g, b))
 
 
 def layout(d: Diagram) -> tuple[list[tuple], float, float]:
@@ -1027,8 +1028,8 @@ def _arrowhead(pts: list[tuple[float, float]]) -> tuple[list[tuple[float, float]
 
 def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False) -> str:
     style = ' style="max-width:100%;height:auto"' if inline else ""
-    head = "" if inline else '<?xml version="1.0" encoding="UTF-8"?>\n'
-    out = [f'{head}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    decl = "" if inline else '<?xml version="1.0" encoding="UTF-8"?>\n'
+    out = [f'{decl}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="{FONT}" role="img"{style}>',
            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
     for p in prims:
@@ -1050,7 +1051,7 @@ def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False
         elif kind in ("line", "arrow"):
             pts, color = p[1], p[2]
             dashed = len(p) > 3 and p[3]
-            head = None
+            head: list[tuple[float, float]] | None = None
             if kind == "arrow":
                 pts, head = _arrowhead(pts)
             d = " ".join(f"{_n(x)},{_n(y)}" for x, y in pts)
@@ -1106,13 +1107,13 @@ def to_png(prims: list[tuple], width: float, height: float, scale: float = 2.0) 
         elif kind in ("line", "arrow"):
             pts, color = p[1], p[2]
             dashed = len(p) > 3 and p[3]
-            head = None
+            arrow_head: list[tuple[float, float]] | None = None
             if kind == "arrow":
-                pts, head = _arrowhead(pts)
+                pts, arrow_head = _arrowhead(pts)
             ax.plot([q[0] for q in pts], [q[1] for q in pts], color=color, linewidth=1.3,
                     linestyle=(0, (2, 3)) if dashed else "-", solid_capstyle="butt")
-            if head:
-                ax.add_patch(Polygon(head, closed=True, facecolor=color, edgecolor="none"))
+            if arrow_head:
+                ax.add_patch(Polygon(arrow_head, closed=True, facecolor=color, edgecolor="none"))
         elif kind == "circle":
             _, x, y, r, fill, stroke = p
             ax.add_patch(Circle((x, y), r, facecolor=fill, edgecolor=stroke, linewidth=1.3))
