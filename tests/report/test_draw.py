@@ -134,8 +134,11 @@ def test_draw_errors_are_one_line_with_exit_2(argv, message, capsys, tmp_path, m
 
 def test_summary_points_to_draw(capsys):
     assert main(["summary", "resnet18", "--input", "1,28,28"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("See its block diagram: cnnzoo draw resnet18 --input 1,28,28")
+    captured = capsys.readouterr()
+    # the last line the user sees; on stderr, so the table on stdout is unchanged for scripts
+    assert captured.out.strip().splitlines()[-1].startswith("params ")
+    assert captured.err.strip().splitlines()[-1].startswith(
+        "See its block diagram: cnnzoo draw resnet18 --input 1,28,28")
 
 
 # -- in a real browser ------------------------------------------------------------------------
