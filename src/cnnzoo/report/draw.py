@@ -563,11 +563,11 @@ class _Builder:
             if "shortcut" in kids:
                 sc = kids["shortcut"]
                 others = sum(1 for r in run[1:] if "shortcut" in {x.name.split(".")[-1] for x in r.children})
-                note = " (first block)" if len(run) > 1 and not others else ""
+                note = ["first block only"] if len(run) > 1 and not others else []
                 if sc.cls == "PadShortcut":
-                    shortcut = Box("small", layer_label(sc.module) + note)
+                    shortcut = Box("small", layer_label(sc.module), note)
                 else:
-                    shortcut = Box("conv", " · ".join(lbl for _, lbl in _fold(_leaves(sc))) + note)
+                    shortcut = Box("conv", " · ".join(lbl for _, lbl in _fold(_leaves(sc))), note)
                 label = ""
             skip = Skip(body, "add", shortcut, label, shape=fmt_shape(c.out_shape) if annotate else None)
             if post is None:
@@ -983,9 +983,10 @@ def _merge_notes(notes: list[tuple]) -> list[tuple]:
     notes = sorted(notes, key=lambda n: n[0])
     out: list[tuple] = []
     for n in notes:
-        if out and out[-1][2] == n[2] and n[0] - out[-1][0] < 36:
-            prev = out.pop()
-            n = (n[0], max(n[1], prev[1]), n[2], n[3] or prev[3])
+        if out and out[-1][2] == n[2] and n[0] - out[-1][0] < 30:
+            if n[3] and not out[-1][3]:     # keep the one that also says the parameters
+                out[-1] = n
+            continue
         out.append(n)
     return out
 
@@ -1089,21 +1090,21 @@ def to_png(prims: list[tuple], width: float, height: float, scale: float = 2.0) 
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.axis("off")
-    for p in prims:
+    for z, p in enumerate(prims):   # drawn in order, as in the SVG (matplotlib would put lines on top)
         kind = p[0]
         if kind == "rect":
             _, x, y, w, h, fill, stroke, rx, dashed = p
             ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={rx}",
                                         facecolor=fill, edgecolor=stroke, linewidth=1.2,
-                                        linestyle=(0, (5, 3)) if dashed else "-"))
+                                        linestyle=(0, (5, 3)) if dashed else "-", zorder=z))
         elif kind == "text":
             _, x, y, s, size, bold, anchor, color = p
             if anchor == "vertical":
                 ax.text(x, y, s, fontsize=size, color=color, ha="center", va="baseline", rotation=90,
-                        rotation_mode="anchor", family="DejaVu Sans")
+                        rotation_mode="anchor", family="DejaVu Sans", zorder=z)
                 continue
             ax.text(x, y, s, fontsize=size, color=color, ha={"start": "left", "end": "right"}.get(anchor, "center"),
-                    va="baseline", fontweight="bold" if bold else "normal", family="DejaVu Sans")
+                    va="baseline", fontweight="bold" if bold else "normal", family="DejaVu Sans", zorder=z)
         elif kind in ("line", "arrow"):
             pts, color = p[1], p[2]
             dashed = len(p) > 3 and p[3]
@@ -1111,15 +1112,15 @@ def to_png(prims: list[tuple], width: float, height: float, scale: float = 2.0) 
             if kind == "arrow":
                 pts, arrow_head = _arrowhead(pts)
             ax.plot([q[0] for q in pts], [q[1] for q in pts], color=color, linewidth=1.3,
-                    linestyle=(0, (2, 3)) if dashed else "-", solid_capstyle="butt")
+                    linestyle=(0, (2, 3)) if dashed else "-", solid_capstyle="butt", zorder=z)
             if arrow_head:
-                ax.add_patch(Polygon(arrow_head, closed=True, facecolor=color, edgecolor="none"))
+                ax.add_patch(Polygon(arrow_head, closed=True, facecolor=color, edgecolor="none", zorder=z))
         elif kind == "circle":
             _, x, y, r, fill, stroke = p
-            ax.add_patch(Circle((x, y), r, facecolor=fill, edgecolor=stroke, linewidth=1.3))
+            ax.add_patch(Circle((x, y), r, facecolor=fill, edgecolor=stroke, linewidth=1.3, zorder=z))
         elif kind == "dot":
             _, x, y = p
-            ax.add_patch(Circle((x, y), 2.5, facecolor=LINE, edgecolor="none"))
+            ax.add_patch(Circle((x, y), 2.5, facecolor=LINE, edgecolor="none", zorder=z))
     buf = io.BytesIO()
     figure.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
