@@ -223,7 +223,7 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
               f"`{model}` at 1×28×28 with 10 classes, as Fashion-MNIST trains it (`cnnzoo draw {model} "
               "--input 1,28,28 --num-classes 10`):", "",
               f"![{model} at 28 px]({picture(f'{fam}-28.svg', diagram(model, SMALL, 10))})", "",
-              f"and at 3×224×224 with 1000 classes, the ImageNet configuration (`cnnzoo draw {model} "
+              f"and at 3×224×224 with 1000 classes, the input size of the ImageNet papers (`cnnzoo draw {model} "
               "--input 3,224,224`):", "",
               f"![{model} at 224 px]({picture(f'{fam}-224.svg', diagram(model, LARGE, 1000))})", ""]
     parts += ["## Shapes, step by step", "",
@@ -253,7 +253,8 @@ def index() -> str:
             "| family | seed name | lesson |", "|---|---|---|"]
     for lesson in LESSONS:
         first, _ = _docstring_md(lesson.family)
-        rows.append(f"| {lesson.family} | `{lesson.seed}` | [{first.split(':')[0]}]({lesson.family}.md) |")
+        name = re.split(r":| \(|, taught", first)[0].rstrip(".")
+        rows.append(f"| {lesson.family} | `{lesson.seed}` | [{name}]({lesson.family}.md) |")
     return "\n".join(rows) + "\n"
 
 

@@ -167,3 +167,10 @@ def test_svg_renders_in_headless_chromium(tmp_path):
         # the boxes' colours are there: the Bottleneck orange and the stem's blue-grey
         colours = {c for _, c in im.convert("RGB").getcolors(1 << 20)}
         assert (0xfd, 0xe6, 0xcc) in colours and (0xdf, 0xe6, 0xef) in colours
+
+
+def test_blocks_that_differ_inside_are_not_collapsed():
+    # at 28 px VGG-11's last block keeps its resolution (no pool): five blocks, not "×2" at the end
+    words = texts(diagram("vgg11", (1, 28, 28)).svg())
+    assert [w for w in words if w.startswith("VGG block")] == ["VGG block"] * 5
+    assert words.count("2×2 max-pool, stride 2") == 4

@@ -428,8 +428,9 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     if cls == "VGGBlock":
         conv_calls = [x for x in first.children if x.cls == "Conv2d"]
         pool = [x for x in first.children if "Pool" in x.cls]
-        lines = [f"{layer_label(conv_calls[0].module)}" + (f" ×{len(conv_calls)}" if len(conv_calls) > 1 else "")
-                 + (" · BN" if any(x.cls == "BatchNorm2d" for x in first.children) else "") + " · ReLU"]
+        lines = [f"{layer_label(conv_calls[0].module)}"
+                 + (" · BN" if any(x.cls == "BatchNorm2d" for x in first.children) else "") + " · ReLU"
+                 + (f", {len(conv_calls)} times" if len(conv_calls) > 1 else "")]
         if pool:
             lines.append(layer_label(pool[0].module))
         return f"VGG block{count}", lines, None
@@ -444,9 +445,13 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
 
 
 def _run_key(c: Call) -> tuple:
+    """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    return (c.cls, c.out_shape)
+    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual"):
+        return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
+    # otherwise the layers must match too (VGG's last small-image block has no pool)
+    return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
 
 
 class _Builder:
