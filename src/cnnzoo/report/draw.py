@@ -197,7 +197,7 @@ ACTS = {"ReLU": "ReLU", "ReLU6": "ReLU6", "GELU": "GELU", "Sigmoid": "sigmoid", 
 NORMS = {"BatchNorm2d": "BN", "BatchNorm1d": "BN", "LayerNorm": "LayerNorm", "LocalResponseNorm": "LRN"}
 
 
-def layer_label(m: Any, out: tuple[int, ...] | None = None) -> str:
+def layer_label(m: Any) -> str:
     """A leaf layer in the words of the papers: ``3×3 conv, 64, stride 2``, ``2×2 max-pool``."""
     cls = type(m).__name__
     if cls == "Conv2d":
@@ -272,7 +272,7 @@ def _fold(calls: list[Call]) -> list[tuple[list[Call], str]]:
         if cls == "ConvBNAct":
             label = _convbnact_label(c)
         else:
-            label = layer_label(c.module, c.out_shape)
+            label = layer_label(c.module)
         group = [c]
         if pending_drop is not None:
             label = f"{layer_label(pending_drop.module)} · {label}"
@@ -617,11 +617,11 @@ class _Builder:
                 ch_body: Any = Frame("mixer", "channel-mixing MLP (across the channels, per token)",
                                      Seq(self.column(kids["channel_mixing"].children, level + 1, annotate=False)))
             else:
-                tok_body = Box("mixer", "token-mixing MLP", [f"{t[0].in_features} tokens → {t[0].out_features} → "
-                                                             f"{t[2].out_features}, per channel"])
-                ch_body = Box("mixer", "channel-mixing MLP", [f"{ch[0].in_features} channels → "
+                tok_body = Box("mixer", "token-mixing MLP", [(f"{t[0].in_features} tokens → {t[0].out_features} → "
+                                                             f"{t[2].out_features}, per channel")])
+                ch_body = Box("mixer", "channel-mixing MLP", [(f"{ch[0].in_features} channels → "
                                                               f"{ch[0].out_features} → {ch[2].out_features}, "
-                                                              "per token"])
+                                                              "per token")])
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
@@ -640,7 +640,7 @@ class _Builder:
                 b.title = b.title.replace("1×1 conv", f"1×1 {role} conv", 1)
 
 
-def _info_lines(model: Any, input_shape: Sequence[int]) -> list[str]:
+def _info_lines(model: Any) -> list[str]:
     out = []
     if getattr(model, "small_input", None):
         out.append("small-image configuration (input under 64 px): see docs/models.md")
@@ -697,9 +697,9 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
         items = [Box("io", "input", shape=fmt_shape(found.in_shape)),
                  Frame(BLOCK_KINDS.get(found.cls, "block"), title_text, body, shape=fmt_shape(found.out_shape),
                        params=found.params())]
-        sub = [f"{found.cls} of {name} at {'×'.join(map(str, input_shape))} ({found.name})",
-               f"{fmt_params(found.params())} parameters"]
-        return Diagram(title or f"{found.cls} block", sub, Seq(items))
+        sub = [(f"the first {found.cls} of {name} (module {found.name}) at input {'×'.join(map(str, input_shape))}: "
+               f"{found.params():,} parameters")]
+        return Diagram(title or f"{found.cls}, in {name}", sub, Seq(items))
     b = _Builder(depth, small=bool(getattr(model, "small_input", False)))
     items = b.column(root.children, 1)
     head = Box("io", "input", shape=fmt_shape(input_shape), key="input")
@@ -708,19 +708,16 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
 
     params = count_params(model)
     macs = _macs(model, input_shape)
-    sub = [f"input {'×'.join(map(str, input_shape))} · {getattr(model, 'num_classes', '?')} classes · "
-           f"{params:,} parameters" + (f" · {macs / 1e6:,.1f}M MACs" if macs is not None else "")]
-    sub += _info_lines(model, input_shape)
+    sub = [(f"input {'×'.join(map(str, input_shape))} · {getattr(model, 'num_classes', '?')} classes · "
+           f"{params:,} parameters · {macs / 1e6:,.1f}M MACs")]
+    sub += _info_lines(model)
     return Diagram(title or name, sub, Seq([head, *items, out]), rows=list(items))
 
 
-def _macs(model: Any, input_shape: Sequence[int]) -> int | None:
-    try:
-        from ..models import profile
+def _macs(model: Any, input_shape: Sequence[int]) -> int:
+    from ..models import profile
 
-        return profile(model, input_shape).macs
-    except Exception:  # noqa: BLE001 - the count is a nicety; the picture does not depend on it
-        return None
+    return profile(model, input_shape).macs
 
 
 def _walk(call: Call):
@@ -1035,8 +1032,8 @@ def _arrowhead(pts: list[tuple[float, float]]) -> tuple[list[tuple[float, float]
 def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False) -> str:
     style = ' style="max-width:100%;height:auto"' if inline else ""
     decl = "" if inline else '<?xml version="1.0" encoding="UTF-8"?>\n'
-    out = [f'{decl}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="{FONT}" role="img"{style}>',
+    out = [(f'{decl}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="{FONT}" role="img"{style}>'),
            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
     for p in prims:
         kind = p[0]
