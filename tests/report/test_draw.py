@@ -174,3 +174,15 @@ def test_blocks_that_differ_inside_are_not_collapsed():
     words = texts(diagram("vgg11", (1, 28, 28)).svg())
     assert [w for w in words if w.startswith("VGG block")] == ["VGG block"] * 5
     assert words.count("2×2 max-pool, stride 2") == 4
+
+
+def test_png_without_matplotlib_is_a_one_line_error_saying_how_to_install_it(monkeypatch, tmp_path):
+    import sys
+
+    from cnnzoo.errors import CnnzooError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # as if it were not installed
+    d = diagram("convnet")
+    with pytest.raises(CnnzooError, match=r"PNG output needs matplotlib: pip install matplotlib"):
+        d.write(tmp_path / "c.png")
+    assert d.write(tmp_path / "c.svg").is_file()               # SVG needs nothing
