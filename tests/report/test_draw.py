@@ -186,3 +186,10 @@ def test_png_without_matplotlib_is_a_one_line_error_saying_how_to_install_it(mon
     with pytest.raises(CnnzooError, match=r"PNG output needs matplotlib: pip install matplotlib"):
         d.write(tmp_path / "c.png")
     assert d.write(tmp_path / "c.svg").is_file()               # SVG needs nothing
+
+
+def test_depth_3_opens_the_blocks_inside_blocks():
+    two = texts(diagram("seresnet50", depth=2).svg())
+    three = texts(diagram("seresnet50", depth=3).svg())
+    assert "SqueezeExcite" in two and "squeeze: global average pool" not in two
+    assert three.count("squeeze: global average pool") == 4 and three.count("×") == 4 + 1   # and the legend
