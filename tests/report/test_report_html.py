@@ -199,3 +199,14 @@ def test_report_renders_in_chromium_without_console_errors(report, tmp_path):
     page = Page(dom.stdout)
     assert list(page.sections) == list(SECTIONS)
     assert len(page.imgs) >= 3
+
+
+def test_report_shows_the_models_block_diagram_inline(report):
+    text = report.read_text()
+    start = text.index('<section id="layers">')
+    layers = text[start:text.index("</section>", start)]
+    assert layers.count("<svg ") == 1 and "cnnzoo draw convnet --input 1,28,28" in layers
+    page = Page(text)
+    words = page.sections["layers"]
+    # the diagram's steps and shapes, as text in the page
+    assert "3×3 conv, 32 · BN · ReLU" in words and "28×28×32" in words and "10 class scores" in words

@@ -13,6 +13,7 @@ described in a moment and without allocating its weights.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import ModelError
@@ -125,4 +126,7 @@ def _summary(args: argparse.Namespace) -> int:
     print(format_table(table, ("layer", "type", "output", "params", "MACs"), align="llrrr"))
     print(f"\nparams {prof.params:,} ({human(prof.params)})   MACs {human(prof.macs)}   "
           f"FLOPs {human(prof.flops)} (FLOPs = 2 x MACs)")
+    # A hint, on stderr like git's: the table on stdout stays the same for scripts that read it.
+    given = f" --input {','.join(map(str, shape))}" if args.input else ""
+    print(f"See its block diagram: cnnzoo draw {info.name}{given} (--depth 2 opens the blocks)", file=sys.stderr)
     return 0

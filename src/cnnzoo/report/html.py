@@ -8,7 +8,8 @@ network call (the browser test in tests/report checks exactly that).
 
 ``cnnzoo report RUN`` writes ``RUN/report.html``: summary, configuration, training curves, the
 confusion matrix, per-class accuracy, the most confident mistakes (the test images, rebuilt from the
-run's dataset and seed, with what the model said), and the model's layer table.
+run's dataset and seed, with what the model said), and the model's block diagram (inline SVG, drawn by
+:mod:`cnnzoo.report.draw`) with its layer table.
 """
 
 from __future__ import annotations
@@ -337,6 +338,19 @@ def _mistakes(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
             f"the true class in green.</p>" + '<div class="grid">' + "".join(cards) + "</div>")
 
 
+def _diagram(model: Any, shape: tuple[int, int, int], name: str) -> str:
+    """The model's block diagram (``cnnzoo draw``) as inline SVG: text stays text, nothing is fetched."""
+    from .draw import build
+
+    try:
+        svg = build(model, shape).svg(inline=True)
+    except CnnzooError as e:
+        return f'<p class="note">The block diagram is not available: {esc(e)}</p>'
+    return (f'<p class="note">The block diagram, drawn from the model (<code>cnnzoo draw {esc(name)} --input '
+            f'{",".join(map(str, shape))} --depth 2</code> opens the blocks):</p>'
+            f'<div class="diagram">{svg}</div>')
+
+
 def _layers(run: RunRecord) -> str:
     from ..models import meta_model, profile
 
@@ -351,6 +365,6 @@ def _layers(run: RunRecord) -> str:
     rows = [(r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}" if r.params else "-",
              human(r.macs) if r.macs else "-") for r in prof.layers]
     tbl = table(("layer", "type", "output", "params", "MACs"), rows, align="llrrr")
-    return (f"<p>{spec.model} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
+    return (_diagram(model, shape, spec.model) + f"<p>{spec.model} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
             f"multiply-accumulates per image (convolutions and linear layers; FLOPs = 2 x MACs).</p>"
             f'<details open><summary>{len(rows)} layers</summary>{tbl}</details>')
