@@ -8,7 +8,6 @@ else that escapes is a bug and stays an ordinary exception.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -48,6 +47,8 @@ class TrainingError(CnnzooError):
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The choices most similar to ``name``, best first (may be empty)."""
+    import difflib  # here, not at the top: `import cnnzoo` stays nearly free (see cnnzoo.__main__)
+
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
