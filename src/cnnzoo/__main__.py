@@ -21,6 +21,13 @@ def run() -> None:
     except KeyboardInterrupt:  # during the imports above, before main() can catch it
         print("interrupted", file=sys.stderr)
         code = INTERRUPTED
+    except Exception as err:
+        from cnnzoo.errors import caused_by_ctrl_c
+
+        if not caused_by_ctrl_c(err):
+            raise
+        print("interrupted", file=sys.stderr)
+        code = INTERRUPTED
     sys.exit(code)
 
 

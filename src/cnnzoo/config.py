@@ -36,6 +36,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from .errors import ConfigError, did_you_mean
+from .paths import describe
 
 # --------------------------------------------------------------------------------------------------
 # The schema. `meta` on a field: help text, and the checks `min`/`max` (inclusive), `gt` (exclusive).
@@ -197,6 +198,9 @@ class _Source:
 
 
 def _read_yaml(path: Path, source: _Source) -> dict[str, Any]:
+    kind = describe(path)  # stat, not open: a named pipe would block the read below forever
+    if kind not in ("is a file", "is a folder", "does not exist"):
+        raise ConfigError(f"config file {path} {kind}; give a YAML file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -495,7 +499,10 @@ def _check_override_key(key: str) -> None:
 
 def _load_layers(path: Path, source: _Source, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A file and the chain of `base:` files below it, merged."""
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop
+        raise ConfigError(f"config file {path} {describe(path)}; give a YAML file") from None
     if path in seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
     data = _read_yaml(path, source)

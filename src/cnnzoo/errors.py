@@ -45,6 +45,19 @@ class TrainingError(CnnzooError):
     """Training cannot go on: a non-finite loss, or the device ran out of memory."""
 
 
+def caused_by_ctrl_c(err: BaseException) -> bool:
+    """Is ``err`` a KeyboardInterrupt, or an exception Python made of one? (A Ctrl-C that lands in
+    a class body's ``__set_name__`` during an import reaches us as a RuntimeError caused by it.)"""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The choices most similar to ``name``, best first (may be empty)."""
     import difflib  # here, not at the top: `import cnnzoo` stays nearly free (see cnnzoo.__main__)

@@ -120,9 +120,14 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         if bad:
             raise ConfigError(f"--resume cannot change {', '.join(bad)} (only {', '.join(sorted(RESUME_CHANGEABLE))}); "
                               "start a new run with --config RUN/config.yaml instead")
-        if not (run / "config.yaml").is_file():
-            from ..errors import CheckpointError
+        from ..errors import CheckpointError
+        from ..paths import describe
 
+        kind = describe(run)
+        if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+            raise CheckpointError(f"--resume {run} {kind}, not a run directory: pass the folder `cnnzoo train` "
+                                  "wrote (it holds config.yaml and checkpoints/)")
+        if not (run / "config.yaml").is_file():
             import os
 
             shared = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")  # under torchrun

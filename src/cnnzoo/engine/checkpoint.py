@@ -33,6 +33,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError, OutputError
+from ..paths import describe
 
 FORMAT = "cnnzoo-checkpoint/1"
 STATE_FORMAT = "cnnzoo-state/1"
@@ -215,6 +216,9 @@ def save_checkpoint(
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    kind = describe(path)  # stat, not open: reading a named pipe would wait forever
+    if kind not in ("is a file", "is a folder", "does not exist"):
+        raise CheckpointError(f"{path} {kind}, not a checkpoint file; pass a run directory or a .safetensors file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -269,8 +273,12 @@ def find_checkpoint(target: str | Path, prefer: str = "best") -> Path:
             raise CheckpointError(f"run {p} has no checkpoint yet (checkpoints/last.safetensors is missing); "
                                   "it may have stopped before its first epoch ended")
         raise CheckpointError(f"{p} is not a cnnzoo run directory (no checkpoints/ or config.yaml)")
-    if not p.exists():
+    kind = describe(p)
+    if kind == "does not exist":
         raise CheckpointError(f"no run or checkpoint at {p}")
+    if kind != "is a file":
+        raise CheckpointError(f"{p} {kind}, not a run directory or a checkpoint file; pass the folder "
+                              "`cnnzoo train` wrote or a .safetensors file in it")
     return p
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError
+from ..paths import describe
 from .checkpoint import ModelSpec, build_model, find_checkpoint, load_weights
 
 BATCH = 64  # images per forward pass: bounded memory for long file lists
@@ -56,8 +57,9 @@ def read_image(image: str | Path, spec: ModelSpec) -> torch.Tensor:
     from ..data.formats import decode_image
 
     p = Path(image)
-    if not p.is_file():
-        raise DataError(f"image not found: {p}" if not p.exists() else f"{p} is a folder, not an image file")
+    kind = describe(p)  # stat, not open: a named pipe would block the decoder forever
+    if kind != "is a file":
+        raise DataError(f"image not found: {p}" if kind == "does not exist" else f"{p} {kind}, not an image file")
     arr = decode_image(p, spec.in_channels, (int(spec.native_size[0]), int(spec.native_size[1])))
     if arr is None:
         raise DataError(f"cannot read {p}: not an image Pillow can decode (or a damaged one)")

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..config import Config, dump_config
 from ..errors import CheckpointError, ConfigError, OutputError, TrainingError
+from ..paths import describe
 from ..report.tensorboard import TensorBoardHook
 from .checkpoint import ModelSpec, atomic_write, load_state, load_training_state, save_checkpoint, save_weights
 from .distributed import DistContext, everywhere, unwrap
@@ -83,8 +84,9 @@ def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> Path:
             raise CheckpointError(f"--resume {path}: not a cnnzoo run directory (it needs config.yaml and "
                                   "checkpoints/ written by `cnnzoo train`)")
         return path
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"--out {path} is a file; choose a folder path")
+    kind = describe(path)
+    if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+        raise OutputError(f"--out {path} {kind}; choose a folder path")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise OutputError(f"--out {path} already exists and is not empty; use --resume {path} to continue "

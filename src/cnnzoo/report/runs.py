@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, DataError
+from ..paths import describe
 
 
 @dataclass
@@ -51,10 +52,11 @@ class RunRecord:
 def read_run(target: str | Path) -> RunRecord:
     """The finished run in folder ``target``; a one-line CheckpointError when it is not one."""
     path = Path(target)
-    if not path.exists():
+    kind = describe(path)
+    if kind == "does not exist":
         raise CheckpointError(f"no run directory at {path}")
-    if not path.is_dir():
-        raise CheckpointError(f"{path} is a file, not a run directory (pass the folder `cnnzoo train` wrote)")
+    if kind != "is a folder":  # a file, a symlink loop, a named pipe...
+        raise CheckpointError(f"{path} {kind}, not a run directory (pass the folder `cnnzoo train` wrote)")
     if not (path / "config.yaml").is_file():
         raise CheckpointError(f"{path} is not a cnnzoo run directory (no config.yaml); pass a folder written "
                               "by `cnnzoo train`")
