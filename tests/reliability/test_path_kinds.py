@@ -188,3 +188,11 @@ def test_non_regular_files_in_an_image_folder_are_skipped_not_opened(kind, tmp_p
                            "--quiet", "--set", "output.plots=false", "data.val_fraction=0.25")
     assert code == 0, err
     assert "skipped 3 files" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "loop"])
+def test_checksums_file_of_the_wrong_kind(kind, tmp_path, capsys, monkeypatch):
+    bad = make(kind, tmp_path / "sums.json")
+    monkeypatch.setenv("CNNZOO_CHECKSUMS", str(bad))
+    code, _, err = run_cli(capsys, "data", "fetch", "mnist", "--dest", tmp_path / "d")
+    assert_error_line(code, err, f"$CNNZOO_CHECKSUMS={bad} {KIND_WORDS[kind]}", "JSON file")

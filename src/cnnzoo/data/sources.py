@@ -230,6 +230,9 @@ def pinned_checksums(spec: DatasetSpec, overrides: Mapping[str, str] | None = No
     table = {f.name: f"md5:{f.md5}" for f in spec.files}
     path = os.environ.get(ENV_CHECKSUMS)
     if path:
+        kind = describe(path)  # stat, not open: a named pipe would block the read forever
+        if kind != "is a file":
+            raise DataError(f"${ENV_CHECKSUMS}={path} {kind}; it must name a JSON file")
         try:
             data = json.loads(Path(path).read_text())
             env = data.get(spec.name, {}) if isinstance(data, dict) else None
