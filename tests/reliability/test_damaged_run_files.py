@@ -94,7 +94,7 @@ def test_run_config_with_a_wrong_value_read_by_compare(run_copy, tmp_path, capsy
 
 
 def test_untouched_run_files_pass(run_copy, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "compare", run_copy, "--out", tmp_path / "cmp")
+    code, _, err = run_cli(capsys, "compare", run_copy, "--out", tmp_path / "cmp")
     assert code == 0, err
-    code, out, err = run_cli(capsys, "report", run_copy, "--out", tmp_path / "r.html")
+    code, _, err = run_cli(capsys, "report", run_copy, "--out", tmp_path / "r.html")
     assert code == 0, err

@@ -98,7 +98,7 @@ def test_ctrl_c_that_python_wraps_is_still_an_interrupt(capsys, monkeypatch):
             def __set_name__(self, owner, name):
                 raise KeyboardInterrupt
 
-        class Owner:  # noqa: F841 - creating the class is what fails
+        class Owner:  # creating the class is what fails
             attr = Descriptor()
 
     def parser():

@@ -178,7 +178,7 @@ def test_non_regular_files_in_an_image_folder_are_skipped_not_opened(kind, tmp_p
     odd = make(kind, root / "cat" / "odd.png")  # an image's name, but no image
     os.symlink(odd, root / "dog" / "link-to-odd.png")
     make(kind, root / "loose.png")  # beside the class folders
-    code, out, err = run_cli(capsys, "data", "info", root, "--json")
+    code, _, err = run_cli(capsys, "data", "info", root, "--json")
     assert code == 0, err
     warnings = [ln for ln in err.splitlines() if ln.startswith("warning: ")]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: skipped 3 files in {root}"), err
