@@ -196,3 +196,11 @@ def test_checksums_file_of_the_wrong_kind(kind, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNZOO_CHECKSUMS", str(bad))
     code, _, err = run_cli(capsys, "data", "fetch", "mnist", "--dest", tmp_path / "d")
     assert_error_line(code, err, f"$CNNZOO_CHECKSUMS={bad} {KIND_WORDS[kind]}", "JSON file")
+
+
+@pytest.mark.parametrize("kind", ["file", "loop", "fifo"])
+def test_fetch_dest_of_the_wrong_kind(kind, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sources, "download_file", lambda *a, **k: pytest.fail("a download was attempted"))
+    bad = make(kind, tmp_path / "dest")
+    code, _, err = run_cli(capsys, "data", "fetch", "mnist", "--dest", bad)
+    assert_one_line_error(code, err, f"{bad} {KIND_WORDS[kind]}", "choose a folder")

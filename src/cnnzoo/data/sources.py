@@ -420,6 +420,9 @@ def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
         raise DataError("'folder' is your own images: there is nothing to fetch "
                         "(use 'cnnzoo data info ROOT' to check it)")
     dest_dir = Path(dest).expanduser() if dest is not None else cache_root() / spec.name
+    kind = describe(dest_dir)
+    if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+        raise DataError(f"{dest_dir} {kind}; choose a folder to download into (--dest)")
     sums = pinned_checksums(spec, checksums)
     bases = list(mirrors) if mirrors is not None else mirrors_for(spec)
     created = _makedirs(dest_dir)
