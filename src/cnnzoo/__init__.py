@@ -9,10 +9,11 @@ torch is loaded only when a model, a dataset or the trainer is first used.
     ['resnet18', 'resnet34', 'resnet50']
 """
 
+# Nothing here may import more than the interpreter already has (no typing, no difflib): until this
+# package is imported, a Ctrl-C cannot be turned into a quiet exit 130 (see cnnzoo.__main__).
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from .errors import (
     CheckpointError,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cnnzoo' has no attribute {name!r}")

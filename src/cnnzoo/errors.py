@@ -8,10 +8,8 @@ else that escapes is a bug and stays an ordinary exception.
 
 from __future__ import annotations
 
-import difflib
 import reprlib
 from collections.abc import Iterable
-from typing import Any
 
 
 class CnnzooError(Exception):
@@ -48,8 +46,23 @@ class TrainingError(CnnzooError):
     """Training cannot go on: a non-finite loss, or the device ran out of memory."""
 
 
+def caused_by_ctrl_c(err: BaseException) -> bool:
+    """Is ``err`` a KeyboardInterrupt, or an exception Python made of one? (A Ctrl-C that lands in
+    a class body's ``__set_name__`` during an import reaches us as a RuntimeError caused by it.)"""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The choices most similar to ``name``, best first (may be empty)."""
+    import difflib  # here, not at the top: `import cnnzoo` stays nearly free (see cnnzoo.__main__)
+
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
@@ -80,7 +93,7 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozens
 _REPR.maxstring = _REPR.maxother = 60
 
 
-def short_repr(value: Any, limit: int = 60) -> str:
+def short_repr(value: object, limit: int = 60) -> str:
     """``repr(value)`` for a message: at most ``limit`` characters, in time and memory independent
     of the value's size (a list of a billion items, a megabyte string, a 5000-digit integer)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:

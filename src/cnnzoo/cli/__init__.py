@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 
 from .. import __version__, env
-from ..errors import CnnzooError
+from ..errors import CnnzooError, caused_by_ctrl_c
 from .common import Parser, common_parent, show_warnings
 
 # Subcommand modules, in the order --help lists them.
@@ -75,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a Ctrl-C that Python wrapped (see caused_by_ctrl_c); else a bug
+        if not caused_by_ctrl_c(err):
+            raise
         if debug:
             traceback.print_exc()
         print("interrupted", file=sys.stderr)

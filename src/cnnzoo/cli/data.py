@@ -106,7 +106,7 @@ def _info(args: argparse.Namespace) -> int:
     if info["streaming"]:
         rows.append(("loading", "streamed from disk (too large to hold in memory)"))
     if info["skipped"]:
-        rows.append(("skipped", f"{info['skipped']} files (not images, hidden or unreadable)"))
+        rows.append(("skipped", f"{info['skipped']} files (not images, hidden, unreadable or not regular files)"))
     print(info["name"])
     for key, value in rows:
         print(f"  {key:<12} {value}")

@@ -113,10 +113,15 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         if bad:
             raise ConfigError(f"--resume cannot change {', '.join(bad)} (only {', '.join(sorted(RESUME_CHANGEABLE))}); "
                               "start a new run with --config RUN/config.yaml instead")
-        if not (run / "config.yaml").is_file():
-            from ..env import under_torchrun
-            from ..errors import CheckpointError
+        from ..env import under_torchrun
+        from ..errors import CheckpointError
+        from ..paths import describe
 
+        kind = describe(run)
+        if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+            raise CheckpointError(f"--resume {run} {kind}, not a run directory: pass the folder `cnnzoo train` "
+                                  "wrote (it holds config.yaml and checkpoints/)")
+        if not (run / "config.yaml").is_file():
             shared = under_torchrun()
             raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)" + (
                 "; under torchrun every machine must see the run directory (put it on a shared filesystem)"

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, did_you_mean, short_repr, short_text
+from ..paths import describe
 from .schema import SECTIONS, Config
 from .validation import Source, all_keys, validate
 from .yaml_reader import parse_yaml, read_yaml_file
@@ -82,7 +83,10 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 def _load_layers(path: Path, source: Source, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A file and the chain of `base:` files below it, merged."""
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop
+        raise ConfigError(f"config file {path} {describe(path)}; give a YAML file") from None
     if path in seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
     data = _read_yaml(path, source)

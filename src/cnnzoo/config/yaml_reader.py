@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, short_text
+from ..paths import describe
 
 # A resolved config.yaml is under 1 KB, the largest recipe under 1.5 KB (with its comments): 1 MiB
 # is far beyond any honest config file.
@@ -131,6 +132,9 @@ def parse_yaml(text: str, name: str, show_lines: bool = True) -> tuple[Any, dict
 
 def read_text_file(path: Path) -> str:
     """A config file's text, at most :data:`MAX_BYTES`, as UTF-8 (ConfigError naming the file else)."""
+    kind = describe(path)  # stat, not open: a named pipe would block the read below forever
+    if kind not in ("is a file", "is a folder", "does not exist"):
+        raise ConfigError(f"config file {path} {kind}; give a YAML file")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)

@@ -31,6 +31,7 @@ import torch
 
 from .. import env
 from ..errors import DataError
+from ..paths import describe
 from . import formats
 from .catalog import DatasetSpec, get_spec
 from .sources import cache_root, locate
@@ -151,10 +152,11 @@ def _folder_root(name: str, data_dir: str | os.PathLike | None) -> Path | None:
     from .catalog import DATASETS
 
     looks_like_path = os.sep in name or name.startswith(".") or name.startswith("~")
-    if key.replace("_", "-") not in DATASETS and (looks_like_path or Path(name).is_dir()):
+    if key.replace("_", "-") not in DATASETS and (looks_like_path or os.path.lexists(name)):
         root = Path(name).expanduser()
-        if not root.is_dir():
-            raise DataError(f"{root} {'is not a folder' if root.exists() else 'does not exist'} "
+        kind = describe(root)
+        if kind != "is a folder":
+            raise DataError(f"{root} {kind if kind == 'does not exist' else f'is not a folder (it {kind})'} "
                             "(an image folder is ROOT/<class>/<image>)")
         return root
     return None

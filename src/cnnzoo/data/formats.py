@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..paths import describe, is_regular_file
 
 # ---------------------------------------------------------------------------------------------
 # IDX
@@ -325,7 +326,9 @@ def _walk_images(folder: Path, skipped: list[Path]) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
         for name in sorted(filenames):
             p = Path(dirpath, name)
-            if _is_hidden(name) or not name.lower().endswith(IMAGE_EXTENSIONS):
+            # stat, never open: opening a named pipe blocks until a writer comes (a socket, a device
+            # node, a broken symlink are no images either)
+            if _is_hidden(name) or not name.lower().endswith(IMAGE_EXTENSIONS) or not is_regular_file(p):
                 skipped.append(p)
             else:
                 found.append(p)
@@ -341,9 +344,10 @@ def scan_folder(root: str | os.PathLike) -> FolderIndex:
     two classes is a DataError.
     """
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root} {'is not a folder' if root.exists() else 'does not exist'} "
-                            "(an image folder is ROOT/<class>/<image>)")
+    kind = describe(root)
+    if kind != "is a folder":
+        raise DataError(f"{root} {kind if kind == 'does not exist' else f'is not a folder (it {kind})'} "
+                        "(an image folder is ROOT/<class>/<image>)")
     skipped: list[Path] = []
     top = _class_dirs(root)
     split_dirs = {s: root / s for s in ("train", "val", "test") if s in top}
@@ -359,7 +363,7 @@ def scan_folder(root: str | os.PathLike) -> FolderIndex:
         parts = {"all": root}
     # Loose files next to the class folders are not in any class.
     for part in parts.values():
-        skipped += [p for p in sorted(part.iterdir()) if p.is_file()]
+        skipped += [p for p in sorted(part.iterdir()) if not p.is_dir()]
     splits: dict[str, FolderSplit] = {}
     for split, folder in parts.items():
         files: list[Path] = []
@@ -477,7 +481,7 @@ def choose_size(files: Sequence[Path]) -> tuple[int, int]:
 
 
 def describe_skipped(paths: Sequence[Path], root: Path, what: str = "skipped") -> str:
-    """``"skipped 3 files (not images, hidden or unreadable): a.txt, .DS_Store, b.png"``."""
+    """``"skipped 3 files (not images, hidden, unreadable or not regular files): a.txt, .DS_Store, b.png"``."""
     names = []
     for p in paths[:3]:
         try:
@@ -486,4 +490,5 @@ def describe_skipped(paths: Sequence[Path], root: Path, what: str = "skipped") -
             names.append(str(p))
     more = ", ..." if len(paths) > 3 else ""
     noun = "file" if len(paths) == 1 else "files"
-    return f"{what} {len(paths)} {noun} in {root} (not images, hidden or unreadable): {', '.join(names)}{more}"
+    return (f"{what} {len(paths)} {noun} in {root} (not images, hidden, unreadable or not regular files): "
+            f"{', '.join(names)}{more}")

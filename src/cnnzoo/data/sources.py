@@ -40,6 +40,7 @@ from typing import IO
 
 from .. import env
 from ..errors import DataError
+from ..paths import describe
 from .catalog import DatasetSpec, FileSpec, get_spec
 
 # Environment variables: declared, typed and checked in cnnzoo.env; their names for messages.
@@ -110,6 +111,26 @@ def missing_files(spec: DatasetSpec, folder: Path) -> list[str]:
     return [f.name for f in spec.files if not ((folder / f.name).is_file() or (folder / f.stem).is_file())]
 
 
+def check_data_dir(spec: DatasetSpec, data_dir: str | os.PathLike) -> Path:
+    """``--data-dir`` as a folder that can be listed, else one DataError line.
+
+    An explicit folder that is not there (or is a file, a symlink loop, an unreadable folder) is a
+    mistake, not a reason to fall through to some other copy or to a download."""
+    d = Path(data_dir).expanduser()
+    kind = describe(d)
+    if kind == "is a folder":
+        try:
+            with os.scandir(d):
+                return d
+        except OSError as err:
+            kind = f"cannot be read ({err.strerror})"
+    hint = ("check the path, or leave --data-dir out to use the usual places (docs/data.md)"
+            if kind == "does not exist" else
+            f"--data-dir must be a folder that holds the dataset's files or a {spec.name}/ folder of them "
+            "(docs/data.md)")
+    raise DataError(f"--data-dir {data_dir} {kind} (for {spec.name}); {hint}")
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a dataset was found: the folder, and which step of the search order found it."""
@@ -122,7 +143,11 @@ class Location:
 
 
 def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[Location | None, list[str]]:
-    """The first complete folder in the search order, and a note for each place that missed."""
+    """The first complete folder in the search order, and a note for each place that missed.
+
+    An explicit ``data_dir`` must be a readable folder (see :func:`check_data_dir`)."""
+    if data_dir is not None:
+        check_data_dir(spec, data_dir)
     notes: list[str] = []
     seen: set[Path] = set()
     for label, folder in search_places(spec, data_dir):
@@ -148,10 +173,6 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, offl
 
     The error is one line: the folders searched and the ways to get the data.
     """
-    if data_dir is not None and not Path(data_dir).expanduser().exists():
-        # An explicit folder that is not there is a typo, not a reason to use some other copy.
-        raise DataError(f"--data-dir {data_dir} does not exist (for {spec.name}); check the path, or leave "
-                        "--data-dir out to use the usual places (docs/data.md)")
     loc, notes = find(spec, data_dir)
     if loc is not None:
         return loc
@@ -209,6 +230,9 @@ def pinned_checksums(spec: DatasetSpec, overrides: Mapping[str, str] | None = No
     table = {f.name: f"md5:{f.md5}" for f in spec.files}
     path = env.CHECKSUMS.read()
     if path is not None:
+        kind = describe(path)  # stat, not open: a named pipe would block the read forever
+        if kind != "is a file":
+            raise DataError(f"${ENV_CHECKSUMS}={path} {kind}; it must name a JSON file")
         try:
             data = json.loads(Path(path).read_text())
             entries = data.get(spec.name, {}) if isinstance(data, dict) else None
@@ -394,6 +418,9 @@ def fetch(name: str | DatasetSpec, dest: str | os.PathLike | None = None, *,
         raise DataError("'folder' is your own images: there is nothing to fetch "
                         "(use 'cnnzoo data info ROOT' to check it)")
     dest_dir = Path(dest).expanduser() if dest is not None else cache_root() / spec.name
+    kind = describe(dest_dir)
+    if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+        raise DataError(f"{dest_dir} {kind}; choose a folder to download into (--dest)")
     sums = pinned_checksums(spec, checksums)
     bases = list(mirrors) if mirrors is not None else mirrors_for(spec)
     created = _makedirs(dest_dir)

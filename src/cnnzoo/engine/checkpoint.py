@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError, OutputError
+from ..paths import describe
 
 FORMAT = "cnnzoo-checkpoint/1"
 STATE_FORMAT = "cnnzoo-state/1"
@@ -58,14 +60,133 @@ class ModelSpec:
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str] | None, path: Path) -> ModelSpec:
+        """The spec stored in a weights file, every field checked (see :func:`check_spec`)."""
         if not meta or meta.get("format") != FORMAT or "spec" not in meta:
             raise CheckpointError(f"{path} is a safetensors file but not a cnnzoo checkpoint "
                                   "(no cnnzoo metadata); use a file written by `cnnzoo train`")
         try:
-            data = json.loads(meta["spec"])
-            return cls(**data)
-        except (ValueError, TypeError) as e:
-            raise CheckpointError(f"{path}: checkpoint metadata is damaged ({e})") from None
+            data = json.loads(meta["spec"])  # NaN and Infinity parse; check_spec names the field
+        except (ValueError, RecursionError) as e:
+            raise CheckpointError(f"{path}: checkpoint metadata is damaged (not JSON: {str(e)[:80]})") from None
+        return check_spec(data, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checking the metadata before anything is built from it
+#
+# A checkpoint may come from a stranger: its metadata decides how big a model is built, what size
+# images are decoded to and which names are printed. Each field is checked here, by name, before
+# anything is allocated; :func:`check_fits` then checks the weights against the model the spec
+# describes, built on the "meta" device (shapes only, no memory).
+
+MAX_SIDE = 4096  # pixels per side of input_size / native_size: 4096^2 x 3 is 48 MiB per decoded image
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
+MAX_NAME = 1_000  # characters in a class, model or dataset name
+CHANNELS = (1, 3)  # what the image decoder produces (grey or RGB; see cnnzoo.data.formats)
+
+
+def _bad(path: Path, field_: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{path}: checkpoint metadata field '{field_}' {why}; the file is damaged or was "
+                           "not written by `cnnzoo train`")
+
+
+def _int_field(data: dict[str, Any], key: str, path: Path, lo: int, hi: int) -> int:
+    v = data[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise _bad(path, key, f"must be an integer in {lo}..{hi}, got {_short(v)}")
+    return v
+
+
+def _str_field(data: dict[str, Any], key: str, path: Path) -> str:
+    v = data[key]
+    if not isinstance(v, str) or len(v) > MAX_NAME:
+        raise _bad(path, key, f"must be a string of at most {MAX_NAME} characters, got {_short(v)}")
+    return v
+
+
+def _short(v: Any) -> str:
+    """A value for a message, never long (it may be huge or hostile)."""
+    text = repr(v) if isinstance(v, (int, float, str, bool, type(None))) else type(v).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_spec(data: Any, path: Path) -> ModelSpec:
+    """A :class:`ModelSpec` from parsed metadata, each field checked for type and sane bounds, and the
+    fields against each other; a CheckpointError naming ``path`` and the field otherwise."""
+    from ..errors import ModelError
+    from ..models.registry import check_options, resolve_name
+
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: checkpoint metadata is damaged (the spec is not a JSON object)")
+    names = [f.name for f in fields(ModelSpec)]
+    required = [f.name for f in fields(ModelSpec) if f.default is MISSING and f.default_factory is MISSING]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise _bad(path, str(unknown[0])[:40], "is not a field of a cnnzoo checkpoint")
+    absent = [k for k in required if k not in data]
+    if absent:
+        raise _bad(path, absent[0], "is missing")
+    model = _str_field(data, "model", path)
+    try:
+        canonical = resolve_name(model)
+    except ModelError:
+        raise _bad(path, "model", f"names no model of this cnnzoo ({_short(model)}); 'cnnzoo models' lists "
+                                  "them") from None
+    num_classes = _int_field(data, "num_classes", path, 1, MAX_CLASSES)
+    in_channels = data["in_channels"]
+    if isinstance(in_channels, bool) or in_channels not in CHANNELS:
+        raise _bad(path, "in_channels", f"must be one of {', '.join(map(str, CHANNELS))}, got {_short(in_channels)}")
+    for key in ("input_size", "native_size"):
+        v = data[key]
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE for s in v)):
+            raise _bad(path, key, f"must be [height, width], integers in 1..{MAX_SIDE}, got {_short(v)}")
+    if data["input_size"][0] != data["input_size"][1]:
+        raise _bad(path, "input_size", "must be square (the zoo's models take square inputs)")
+    classes = data["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) and len(c) <= MAX_NAME for c in classes):
+        raise _bad(path, "classes", f"must be a list of class names (strings), got {_short(classes)}")
+    if len(classes) != num_classes:
+        raise _bad(path, "classes", f"has {len(classes)} names for num_classes={num_classes}")
+    for key in ("mean", "std"):
+        v = data[key]
+        if not (isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                            and math.isfinite(x) for x in v)):
+            raise _bad(path, key, f"must be a list of finite numbers, got {_short(v)}")
+        if len(v) != in_channels:
+            raise _bad(path, key, f"has {len(v)} values for in_channels={in_channels}")
+    if any(x <= 0 for x in data["std"]):
+        raise _bad(path, "std", "must be positive (images are divided by it)")
+    if "dataset" in data:
+        _str_field(data, "dataset", path)
+    kwargs = data.get("model_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise _bad(path, "model_kwargs", f"must be a JSON object, got {_short(kwargs)}")
+    try:
+        check_options(canonical, kwargs)
+    except ModelError as e:
+        raise _bad(path, "model_kwargs", f"is not accepted by {canonical} ({e})") from None
+    return ModelSpec(**{**data, "mean": [float(x) for x in data["mean"]], "std": [float(x) for x in data["std"]]})
+
+
+def check_fits(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Do the weights fit the model ``spec`` describes? Checked on a model built on the "meta" device
+    (shapes, no memory), so that a spec that promises a huge model allocates nothing."""
+    with torch.device("meta"):
+        skeleton = _create(spec, path)
+    _compare(skeleton.state_dict(), state, spec, path)
+
+
+def _create(spec: ModelSpec, path: Path) -> torch.nn.Module:
+    from ..errors import ModelError
+    from ..models.registry import create_model
+
+    try:
+        return create_model(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                            image_size=spec.input_size[0], **spec.model_kwargs)
+    except ModelError as e:  # e.g. an input size below the model's minimum
+        raise _bad(path, "input_size" if "input" in str(e) else "model_kwargs", f"does not fit the model ({e})"
+                   ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,6 +336,9 @@ def save_checkpoint(
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    kind = describe(path)  # stat, not open: reading a named pipe would wait forever
+    if kind not in ("is a file", "is a folder", "does not exist"):
+        raise CheckpointError(f"{path} {kind}, not a checkpoint file; pass a run directory or a .safetensors file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -269,23 +393,30 @@ def find_checkpoint(target: str | Path, prefer: str = "best") -> Path:
             raise CheckpointError(f"run {p} has no checkpoint yet (checkpoints/last.safetensors is missing); "
                                   "it may have stopped before its first epoch ended")
         raise CheckpointError(f"{p} is not a cnnzoo run directory (no checkpoints/ or config.yaml)")
-    if not p.exists():
+    kind = describe(p)
+    if kind == "does not exist":
         raise CheckpointError(f"no run or checkpoint at {p}")
+    if kind != "is a file":
+        raise CheckpointError(f"{p} {kind}, not a run directory or a checkpoint file; pass the folder "
+                              "`cnnzoo train` wrote or a .safetensors file in it")
     return p
 
 
 def build_model(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> torch.nn.Module:
-    """Rebuild the network a checkpoint was trained as and load its weights."""
-    from ..models.registry import create_model
-
-    model = create_model(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
-                         image_size=spec.input_size[0], **spec.model_kwargs)
+    """Rebuild the network a checkpoint was trained as and load its weights (checked to fit first,
+    on shapes alone, so that nothing is allocated for a spec the weights contradict)."""
+    check_fits(spec, state, path)
+    model = _create(spec, path)
     load_state(model, state, spec, path)
     return model
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) -> None:
-    own = model.state_dict()
+    _compare(model.state_dict(), state, spec, path)
+    model.load_state_dict(state)
+
+
+def _compare(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) -> None:
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shape_bad = [k for k in own if k in state and own[k].shape != state[k].shape]
@@ -300,7 +431,6 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: Mod
             what.append(f"{len(shape_bad)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
         raise CheckpointError(f"{path} does not fit this model ({spec.model}, {spec.num_classes} classes): "
                               + "; ".join(what))
-    model.load_state_dict(state)
 
 
 @dataclass

@@ -56,6 +56,37 @@ DEFAULT_TIMEOUT_S: int = env.DIST_TIMEOUT.default  # 600: NCCL's own; evaluation
 _LOST = re.compile(r"gloo|nccl|connection (closed|reset)|timed out|broken pipe", re.IGNORECASE)
 
 
+# What cnnzoo (the rank layout) and torch.distributed's env:// rendezvous (the address) need under
+# torchrun; torchrun sets them all.
+TORCHRUN_VARS = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _incomplete(world: int) -> ConfigError:
+    """The one line for a half-set torchrun environment: which variables are missing, who sets them,
+    and how to get back to one process."""
+    env = os.environ
+    missing = [v for v in TORCHRUN_VARS if not env.get(v, "").strip()]
+    stray = [v for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
+                         "MASTER_PORT") if v in env]
+    return ConfigError(
+        f"distributed environment is incomplete: WORLD_SIZE={world} but {', '.join(missing)} "
+        f"{'is' if len(missing) == 1 else 'are'} not set; start with torchrun, which sets them all "
+        f"(torchrun --nproc_per_node=N -m cnnzoo train ...), or run in one process: unset {' '.join(stray)}")
+
+
+def _int_var(name: str, value: str, lowest: int | None = 0) -> int:
+    """An integer environment variable of torchrun's; a one-line ConfigError naming it otherwise."""
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not an integer; it is torchrun's variable: start with "
+                          f"torchrun, or unset {name}") from None
+    if lowest is not None and n < lowest:
+        raise ConfigError(f"{name}={n} must be at least {lowest}; it is torchrun's variable: start with "
+                          f"torchrun, or unset {name}")
+    return n
+
+
 class PeerError(CnnzooError):
     """This rank stops because another rank failed or vanished. ``show`` is False where the failing
     rank's own line already appears on this machine's terminal (see :func:`error_line`)."""
@@ -88,17 +119,28 @@ class DistContext:
 
     @classmethod
     def from_env(cls) -> DistContext:
+        """The rank layout torchrun exported; a single process when WORLD_SIZE is unset or 1.
+
+        A half-set environment (WORLD_SIZE > 1 left over in a shell without RANK or LOCAL_RANK) is a
+        one-line ConfigError naming every missing variable; the rendezvous address (MASTER_ADDR,
+        MASTER_PORT) is checked the same way by :meth:`init`, before torch.distributed would fail
+        with a traceback."""
         env = os.environ
-        try:
-            if int(env.get("WORLD_SIZE", "1")) <= 1:
-                return cls()
-            return cls(rank=int(env["RANK"]), world_size=int(env["WORLD_SIZE"]),
-                       local_rank=int(env.get("LOCAL_RANK", "0")),
-                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")),
-                       node=env.get("GROUP_RANK") or socket.gethostname())
-        except (KeyError, ValueError) as e:
-            raise ConfigError(f"distributed environment is incomplete or malformed ({e}); "
-                              "start with torchrun") from None
+        world = _int_var("WORLD_SIZE", env.get("WORLD_SIZE", "1"), lowest=None)
+        if world <= 1:
+            return cls()
+        if any(not env.get(v, "").strip() for v in ("RANK", "LOCAL_RANK")):
+            raise _incomplete(world)
+        rank = _int_var("RANK", env["RANK"])
+        local_rank = _int_var("LOCAL_RANK", env["LOCAL_RANK"])
+        local_world = _int_var("LOCAL_WORLD_SIZE", env.get("LOCAL_WORLD_SIZE", "1"), lowest=1)
+        if rank >= world:
+            raise ConfigError(f"RANK={rank} is not below WORLD_SIZE={world}; start with torchrun, which sets both")
+        if local_rank >= local_world:
+            raise ConfigError(f"LOCAL_RANK={local_rank} is not below LOCAL_WORLD_SIZE={local_world}; "
+                              "start with torchrun, which sets both")
+        return cls(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world,
+                   node=env.get("GROUP_RANK") or socket.gethostname())
 
     # ---------------------------------------------------------------------------------------------
     # Start-up
@@ -132,6 +174,11 @@ class DistContext:
         if sync_bn and device.type != "cuda":
             raise ConfigError("train.sync_bn: PyTorch's SyncBatchNorm runs only on CUDA GPUs; "
                               "drop it (--set train.sync_bn=false) for CPU runs")
+        if any(not os.environ.get(v, "").strip() for v in TORCHRUN_VARS):
+            raise _incomplete(self.world_size)  # env:// would fail with a traceback, after a wait
+        port = _int_var("MASTER_PORT", os.environ["MASTER_PORT"], lowest=1)
+        if port > 65535:
+            raise ConfigError(f"MASTER_PORT={port} is not a TCP port (1..65535); start with torchrun, which sets it")
         seconds = timeout_s()
         timeout = datetime.timedelta(seconds=seconds)
         atexit.register(gc.collect)  # after an error the trainer, and its DDP, are freed only by then

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..paths import describe
 from .checkpoint import ModelSpec, build_model, find_checkpoint, load_weights
 
 log = logging.getLogger("cnnzoo.predict")
@@ -134,9 +135,10 @@ def decode(path: Path, spec: ModelSpec) -> Decoded:
     what the conversion did to it."""
     from ..data.formats import decode_image, image_size_of
 
-    if not path.is_file():
-        return Decoded(path, error=(f"image not found: {path}" if not path.exists()
-                                    else f"{path} is not an image file"))
+    kind = describe(path)  # stat, not open: a named pipe would block the decoder forever
+    if kind != "is a file":
+        return Decoded(path, error=(f"image not found: {path}" if kind == "does not exist"
+                                    else f"{path} {kind}, not an image file"))
     native = (int(spec.native_size[0]), int(spec.native_size[1]))
     arr = decode_image(path, spec.in_channels, native)
     if arr is None:

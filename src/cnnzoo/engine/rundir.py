@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config, dump_config
 from ..errors import CheckpointError, OutputError
+from ..paths import describe
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "report.html", "predictions.safetensors")
 RUN_DIRS = ("checkpoints", "plots", "tensorboard")
@@ -50,8 +51,9 @@ def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> Path:
     """Create (or reuse, when resuming) the run directory; refuse to clobber someone's work."""
     if resume:
         return check_resumable(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"--out {path} is a file; choose a folder path")
+    kind = describe(path)
+    if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+        raise OutputError(f"--out {path} {kind}; choose a folder path")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise OutputError(f"--out {path} already exists and is not empty; use --resume {path} to continue "

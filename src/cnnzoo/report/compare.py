@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnzooError, ConfigError, OutputError
+from ..paths import describe
 from .runs import RunRecord, read_run
 
 log = logging.getLogger("cnnzoo.report")
@@ -288,8 +289,9 @@ def plot_curves(rows: Sequence[Row], path: Path) -> bool:
 
 def check_out_dir(out: Path) -> None:
     """``out`` may be new, empty, or a compare folder written before; anything else is refused."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; choose a folder for the leaderboard")
+    kind = describe(out)
+    if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
+        raise OutputError(f"--out {out} {kind}; choose a folder for the leaderboard")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise OutputError(f"--out {out} exists and is not a compare folder (no {MARKER}); choose a new or "
                           "empty folder, or one an earlier `cnnzoo compare` wrote")
