@@ -119,9 +119,13 @@ def _folders(text: str) -> list[Path]:
 
 
 def _json_file(text: str) -> Path:
+    from .paths import describe  # standard library only, like this module
+
     path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError("the path of a JSON file, but " + ("it is a folder" if path.is_dir() else "nothing is there"))
+    kind = describe(path)  # stat, not open: a named pipe would block the read forever
+    if kind != "is a file":
+        raise ValueError("the path of a JSON file, but nothing is there" if kind == "does not exist"
+                         else f"the path of a JSON file, but it {kind}")
     return path
 
 

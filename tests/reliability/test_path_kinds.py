@@ -195,7 +195,8 @@ def test_checksums_file_of_the_wrong_kind(kind, tmp_path, capsys, monkeypatch):
     bad = make(kind, tmp_path / "sums.json")
     monkeypatch.setenv("CNNZOO_CHECKSUMS", str(bad))
     code, _, err = run_cli(capsys, "data", "fetch", "mnist", "--dest", tmp_path / "d")
-    assert_error_line(code, err, f"$CNNZOO_CHECKSUMS={bad} {KIND_WORDS[kind]}", "JSON file")
+    # the environment module's one format for a variable's bad value: $NAME='value': expected ...
+    assert_error_line(code, err, f"$CNNZOO_CHECKSUMS='{bad}'", f"JSON file, but it {KIND_WORDS[kind]}")
 
 
 @pytest.mark.parametrize("kind", ["file", "loop", "fifo"])

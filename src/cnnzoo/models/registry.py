@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ModelError, did_you_mean
+from ..errors import ModelError, did_you_mean, short_repr
 from .base import InputTooSmallError, ZooModel
 
 # The three arguments every network class takes, with create_model's defaults: the
@@ -242,7 +242,7 @@ def _normalize(name: str) -> str:
 def resolve_name(name: str) -> str:
     """The registered name for ``name`` (a name or an alias, case-insensitive); ModelError if unknown."""
     if not isinstance(name, str):
-        raise ModelError(f"a model name must be a string, got {name!r}")
+        raise ModelError(f"a model name must be a string, got {short_repr(name)}")
     key = _normalize(name)
     if key in _MODELS:
         return key
@@ -328,7 +328,7 @@ def _is_a(value: Any, expected: type) -> bool:
 
 
 def _show(value: Any) -> str:
-    return getattr(value, "__name__", None) or repr(value)
+    return getattr(value, "__name__", None) or short_repr(value)
 
 
 def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -351,14 +351,14 @@ def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[
         expected = variant.option_types.get(key)
         if expected is not None and not any(_is_a(value, t) for t in expected):
             names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
-            raise ModelError(f"{name} option '{key}' must be {names}, got {value!r} ({type(value).__name__})")
+            raise ModelError(f"{name} option '{key}' must be {names}, got {short_repr(value)} ({type(value).__name__})")
     return checked
 
 
 def check_options(name: str, kwargs: dict[str, Any]) -> None:
     """A ModelError unless registered model ``name`` accepts options ``kwargs`` (nothing is built)."""
     canonical = resolve_name(name)
-    _check_options(canonical, _MODELS[canonical].builder, kwargs)
+    _check_options(canonical, _MODELS[canonical], kwargs)
 
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
@@ -373,7 +373,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_s
     variant = _MODELS[canonical]
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ModelError(f"{arg} must be a positive integer, got {value!r}")
+            raise ModelError(f"{arg} must be a positive integer, got {short_repr(value)}")
     kwargs = _check_options(canonical, variant, kwargs)
     try:
         model = variant.build(num_classes, in_channels, image_size, **kwargs)
