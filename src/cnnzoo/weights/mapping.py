@@ -35,6 +35,9 @@ class Conversion:
     reshapes: tuple[tuple[str, Callable[[torch.Tensor, torch.Size], torch.Tensor]], ...] = ()
     # model options the weights need (a variant cnnzoo builds only when asked, e.g. aux heads)
     model_kwargs: dict = field(default_factory=dict)
+    # Why cnnzoo's network does not compute what the library's does (measured; None: it does, to
+    # float64 round-off). Loading then fails (shapes differ) or loads with a note (activations differ).
+    differs: str | None = None
 
     def rename(self, key: str) -> str:
         for pattern, replacement in self.rules:
@@ -241,10 +244,18 @@ def _table() -> dict[str, Conversion]:
     out.append(Conversion("mobilenet_v2", tv, "mobilenet_v2", _MOBILENET_V2))
     out += [Conversion(f"mobilenet_v3_{s}", tv, f"mobilenet_v3_{s}", _MOBILENET_V3) for s in ("large", "small")]
     out.append(Conversion("alexnet_owt", tv, "alexnet", _ALEXNET_OWT))
-    out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (18, 34, 50, 101, 152)]
+    out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
+    # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
+    # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.
+    out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET,
+                       differs="timm's squeeze-excitation in the 64-channel stage has 8 hidden units "
+                               "(rounded up to a multiple of 8), cnnzoo's the paper's 64 // 16 = 4")
+            for d in (18, 34)]
     out += [Conversion(f"mixer_{v}", tm, f"mixer_{v}_224", _MIXER, reshapes=((r"^stem\.1\.weight$", _mixer_stem),))
             for v in ("s16", "s32", "b16", "b32")]
-    out.append(Conversion("mobilenet_v1", tm, "mobilenetv1_100", _MOBILENET_V1))
+    out.append(Conversion("mobilenet_v1", tm, "mobilenetv1_100", _MOBILENET_V1,
+                          differs="timm's mobilenetv1_100 uses ReLU6, cnnzoo's mobilenet_v1 the paper's ReLU "
+                                  "(the weights load; activations above 6 are not clipped)"))
     out.append(Conversion("mobilenet_v2_050", tm, "mobilenetv2_050", _TIMM_MOBILENET_V2))
     return {c.model: c for c in out}
 
