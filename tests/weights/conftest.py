@@ -23,7 +23,7 @@ def caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     monkeypatch.setenv("CNNZOO_WEIGHTS_MIRRORS", CLOSED_MIRROR)
     real_connect = socket.socket.connect
 
-    def loopback_only(self, address):  # noqa: ANN001
+    def loopback_only(self, address):
         host = address[0] if isinstance(address, tuple) else address
         if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and "/" not in host:
             raise AssertionError(f"test tried to connect to {address!r}")
@@ -44,7 +44,7 @@ def http_server(tmp_path: Path) -> Iterator[SimpleNamespace]:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(root), **kwargs)
 
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self):
             requests.append(self.path)
             super().do_GET()
 

@@ -8,8 +8,14 @@ import torch
 
 from cnnzoo.errors import CheckpointError
 from cnnzoo.models import create_model
-from cnnzoo.weights import (adapt_input_conv, find_published, imagenet_classes, load_pretrained,
-                            published_weights, transform_input)
+from cnnzoo.weights import (
+    adapt_input_conv,
+    find_published,
+    imagenet_classes,
+    load_pretrained,
+    published_weights,
+    transform_input,
+)
 
 from .test_parity import write_library_file
 

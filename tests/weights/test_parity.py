@@ -16,7 +16,12 @@ import torch
 
 from cnnzoo.errors import CheckpointError
 from cnnzoo.models import create_model, list_models, meta_model
-from cnnzoo.weights import CONVERSIONS, load_pretrained, published_weights, transform_input
+from cnnzoo.weights import (
+    CONVERSIONS,
+    load_pretrained,
+    published_weights,
+    transform_input,
+)
 
 from .reference import fixtures, relative_difference, rule_state_dict, script
 
@@ -121,7 +126,7 @@ def test_every_reference_key_has_a_place_of_the_same_shape(name):
 
 def test_alexnet_owt_mapping_fits_the_one_weird_trick_widths():
     """Until alexnet_owt is registered: torchvision's alexnet keys land on cnnzoo AlexNet's layout."""
-    keys = dict((k, tuple(s)) for k, s in fixtures()["alexnet_owt"]["keys"])
+    keys = {k: tuple(s) for k, s in fixtures()["alexnet_owt"]["keys"]}
     conv = CONVERSIONS["alexnet_owt"]
     renamed = {conv.rename(k): s for k, s in keys.items()}
     layout = {k.rsplit(".", 1)[0] for k in meta_model("alexnet", 1000, 3, 224).state_dict()}

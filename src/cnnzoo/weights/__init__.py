@@ -18,10 +18,23 @@ See docs/transfer.md.
 
 from __future__ import annotations
 
-from .catalog import (WeightsMeta, download_weights, fetch_command, find_published, imagenet_classes,
-                      locate_weights, published_weights)
+from .catalog import (
+                      WeightsMeta,
+                      download_weights,
+                      fetch_command,
+                      find_published,
+                      imagenet_classes,
+                      locate_weights,
+                      published_weights,
+)
 from .files import WeightFile, read_weights
-from .loader import WeightsInfo, adapt_input_conv, load_pretrained, resolve_source, transform_input
+from .loader import (
+                      WeightsInfo,
+                      adapt_input_conv,
+                      load_pretrained,
+                      resolve_source,
+                      transform_input,
+)
 from .mapping import CONVERSIONS, Conversion, conversion
 
 __all__ = [

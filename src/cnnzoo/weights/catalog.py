@@ -37,6 +37,7 @@ import urllib.request
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..data import sources
 from ..errors import CheckpointError, did_you_mean
@@ -113,7 +114,7 @@ def published_weights(model: str | None = None, library: str | None = None) -> l
     names = {f.name for f in fields(WeightsMeta)}
     out = []
     for entry in _published()["weights"]:
-        data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in entry.items() if k in names}
+        data: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in entry.items() if k in names}
         meta = WeightsMeta(**data)
         if (model is None or meta.model == model) and (library is None or meta.library == library):
             out.append(meta)

@@ -26,7 +26,13 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from .catalog import WeightsMeta, find_published, is_named_source, locate_weights, published_weights
+from .catalog import (
+    WeightsMeta,
+    find_published,
+    is_named_source,
+    locate_weights,
+    published_weights,
+)
 from .files import WeightFile, read_weights
 from .mapping import Conversion, conversion
 
