@@ -97,3 +97,9 @@ def test_a_named_source_is_not_mistaken_for_a_path_and_vice_versa(tmp_path, monk
     state = {"x": torch.ones(1)}
     torch.save(state, tmp_path / "timm")  # a file literally called "timm" is a path
     assert not catalog.is_named_source("timm") and catalog.is_named_source("torchvision:IMAGENET1K_V1")
+
+
+def test_a_misspelt_source_name_suggests_the_right_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="did you mean 'torchvision'"):
+        load_pretrained(create_model("resnet18", 1000, 3, 224), "torchvison:IMAGENET1K_V1")

@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, did_you_mean
 from .catalog import (
+    LIBRARIES,
     WeightsMeta,
     find_published,
     is_named_source,
@@ -106,6 +107,11 @@ def resolve_source(model_name: str, source: str | Path, *, offline: bool = False
         meta = find_published(model_name, str(source))
         return locate_weights(meta, offline=offline, progress=progress), meta
     path = Path(source).expanduser()
+    text = str(source)
+    if not path.exists() and "/" not in text and "." not in text.split(":", 1)[0]:
+        hint = did_you_mean(text.split(":", 1)[0], LIBRARIES)
+        raise CheckpointError(f"no weights file '{text}', nor a source name{hint}: "
+                              "give a path, or torchvision, timm, torchvision:TAG or timm:TAG")
     return path, _recognize(model_name, path)
 
 
