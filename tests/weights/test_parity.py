@@ -78,8 +78,7 @@ def test_loaded_model_computes_what_the_library_computes(name, tmp_path):
     model = cnnzoo_model(name)
     info = load_pretrained(model, write_library_file(name, tmp_path))
     assert info.exact and not info.fresh and not info.adapted and not info.unused
-    assert len(info.loaded) == sum(1 for k in model.state_dict() if not k.endswith("num_batches_tracked")) or \
-        len(info.loaded) == len(model.state_dict())
+    assert set(info.loaded) == set(model.state_dict())
     diff = relative_difference(logits(model, name, info.transform_input), fixtures()[name]["logits"])
     assert diff <= TOLERANCE, f"{name}: relative logit difference {diff:.2e}"
 
@@ -132,3 +131,9 @@ def test_alexnet_owt_mapping_fits_the_one_weird_trick_widths():
     layout = {k.rsplit(".", 1)[0] for k in meta_model("alexnet", 1000, 3, 224).state_dict()}
     assert {k.rsplit(".", 1)[0] for k in renamed} == layout
     assert renamed["features.4.weight"] == (192, 64, 5, 5) and renamed["pre_logits.1.weight"] == (4096, 9216)
+
+
+def test_every_published_set_has_the_conversion_of_its_library_model():
+    for meta in published_weights():
+        conv = CONVERSIONS[meta.model]
+        assert (conv.library, conv.reference) == (meta.library, meta.reference), meta.source
