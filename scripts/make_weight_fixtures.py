@@ -66,13 +66,23 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
 HEAD_LOGITS = 16
 PROJECTIONS = 8
 
-GOLDEN_ANGLE = 2.399963229728653  # radians; sin(GOLDEN_ANGLE * i) never repeats a pattern
+# The rule's values are sin(2 pi u / P) for a quadratic sequence u of integers mod P: integer
+# arithmetic is exact everywhere, so two machines compute the same weights, and a quadratic (unlike
+# a linear) phase makes every weight matrix full rank, so that each input feature, hence each
+# renamed tensor, shows in the output (a sin(a*i + b) rule gives rank-2 matrices).
+PRIME = 1_000_003
+CHUNK = 1 << 22  # elements per step: bounds the memory the int64 arithmetic takes for VGG's 100M
 
 
 def _wave(n: int, key: str) -> torch.Tensor:
-    """``sin(golden_angle * i + phase(key))`` for i < n, float64: deterministic, key-dependent."""
-    phase = zlib.crc32(key.encode()) / 2**32 * 2 * math.pi
-    return torch.sin(torch.arange(n, dtype=torch.float64) * GOLDEN_ANGLE + phase)
+    """``sin(2 pi u_i / P)`` with ``u_i = (7919 i^2 + 104729 i + crc32(key)) mod P``, float64."""
+    offset = zlib.crc32(key.encode()) % PRIME
+    parts = []
+    for start in range(0, n, CHUNK):
+        i = torch.arange(start, min(n, start + CHUNK), dtype=torch.int64)
+        u = ((i * i) % PRIME * 7919 + i * 104729 + offset) % PRIME
+        parts.append(torch.sin(u.to(torch.float64) * (2 * math.pi / PRIME)))
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
 def rule_tensor(key: str, shape: list[int] | tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -195,7 +195,8 @@ def _fit(model: nn.Module, state: dict[str, torch.Tensor], conv: Conversion | No
             continue
         if (src.dim() == 4 and in_channels is not None and src.shape[1] != in_channels
                 and src.shape[1] in (3, 6, 9)):
-            adapted = adapt_input_conv(in_channels, src)
+            # in the network's precision: a float32 file's filters summed in float32 would round
+            adapted = adapt_input_conv(in_channels, src.to(target.dtype))
             adapted = conv.reshape(key, adapted, target.shape) if conv else adapted
             if adapted.shape == target.shape:
                 out[key] = adapted
