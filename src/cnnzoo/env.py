@@ -170,6 +170,10 @@ MIRRORS = _declare(Var(
     "CNNZOO_MIRRORS", "comma-separated URLs", None, "unset: each dataset's official mirrors",
     "base URLs to download dataset files from, tried in order; set but empty: none", _urls))
 
+WEIGHTS_MIRRORS = _declare(Var(
+    "CNNZOO_WEIGHTS_MIRRORS", "comma-separated URLs", None, "unset: the libraries' official addresses",
+    "base URLs to download pretrained weight files from, tried first (timm files under <base>/<hub id>)", _urls))
+
 CHECKSUMS = _declare(Var(
     "CNNZOO_CHECKSUMS", "JSON file", None, "unset",
     'checksums that replace the pinned ones: `{"<dataset>": {"<file>": "sha256:<hex>"}}`', _json_file))

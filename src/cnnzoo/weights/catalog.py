@@ -39,11 +39,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .. import env
 from ..data import sources
 from ..errors import CheckpointError, did_you_mean
 
 LIBRARIES = ("torchvision", "timm")
-ENV_MIRRORS = "CNNZOO_WEIGHTS_MIRRORS"
+ENV_MIRRORS = env.WEIGHTS_MIRRORS.name
 
 # torchvision's GoogLeNet weights were trained (ported from TensorFlow) on inputs scaled to [-1, 1];
 # torchvision's transforms still normalize with ImageNet's mean/std and `transform_input` converts.
@@ -214,9 +215,9 @@ def locate_weights(meta: WeightsMeta, *, offline: bool = False, progress: bool |
 
 
 def _mirrors(meta: WeightsMeta) -> list[str]:
-    env = os.environ.get(ENV_MIRRORS)
-    if env is not None:
-        bases = [m.strip().rstrip("/") for m in env.split(",") if m.strip()]
+    urls = env.WEIGHTS_MIRRORS.read()  # checked there: each entry a URL
+    if urls is not None:
+        bases = [m.rstrip("/") for m in urls]
         return [f"{b}/{meta.hf_hub_id}" if meta.library == "timm" else b for b in bases]
     return [meta.url.rsplit("/", 1)[0]]
 
