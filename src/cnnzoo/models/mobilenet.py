@@ -33,7 +33,7 @@ What we changed, and why:
   multiples of 8 under a width multiplier, dropout 0.2 before the classifier, BatchNorm with
   eps=1e-3 and momentum 0.01 in v3. v1 uses the same conventions (the paper gives only rounded
   counts: 4.2M parameters and 569M multiply-adds at width 1).
-- ``drop_path`` (v2, v3; off by default): stochastic depth on the inverted residuals that have a
+- ``drop_path`` (v2; off by default): stochastic depth on the inverted residuals that have a
   shortcut, rising linearly with depth to ``drop_path`` (as timm's ``drop_path_rate``).
 - Initialization as torchvision: He normal (fan-out) for convolutions, N(0, 0.01) for linear layers,
   zero biases, BatchNorm at one and zero.
@@ -245,8 +245,7 @@ class MobileNetV3(_MobileNet):
     """A hard-swish stem, searched inverted residual blocks (some with SE), a 1x1 conv, a two-layer head."""
 
     def __init__(self, arch: str, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
-                 width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None,
-                 drop_path: float = 0.0) -> None:
+                 width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None) -> None:
         if not isinstance(arch, str) or arch not in V3_ARCHS:
             raise ModelError(f"MobileNetV3 arch must be one of {', '.join(map(repr, V3_ARCHS))}, got {arch!r}"
                              f"{did_you_mean(str(arch), V3_ARCHS)}")
@@ -256,7 +255,6 @@ class MobileNetV3(_MobileNet):
                          min_size=8 if small else 32)
         self.small_input = small
         blocks = V3_ARCHS[arch]
-        rates = iter(drop_path_rates(drop_path, len(blocks)))
         conv = partial(ConvBNAct, **V3_BN)
         channels = make_divisible(16 * width_mult)
         layers: list[nn.Module] = [conv(in_channels, channels, 3, stride=1 if small else 2, act=nn.Hardswish)]
@@ -265,8 +263,7 @@ class MobileNetV3(_MobileNet):
             if small and stride == 2 and first_stride2:
                 stride, first_stride2 = 1, False
             expanded, out = make_divisible(expanded * width_mult), make_divisible(out * width_mult)
-            layers.append(InvertedResidual(channels, expanded, out, kernel, stride, _ACTS[act], se, **V3_BN,
-                                           drop_path=next(rates)))
+            layers.append(InvertedResidual(channels, expanded, out, kernel, stride, _ACTS[act], se, **V3_BN))
             channels = out
         last_conv = 6 * channels
         layers.append(conv(channels, last_conv, 1, act=nn.Hardswish))
