@@ -45,7 +45,9 @@ def test_the_loss_of_a_mixed_batch_is_lam_ce_a_plus_one_minus_lam_ce_b(fashion_d
     a, b = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([9, 8, 7, 6, 5, 4])
     lam = torch.tensor([1.0, 0.0, 0.5, 0.3, 0.9, 0.6])
     loss, out = t._loss(logits, MixedTarget(a, b, lam))
-    ce = lambda y: F.cross_entropy(logits, y, label_smoothing=0.1, reduction="none")  # noqa: E731
+    def ce(y):
+        return F.cross_entropy(logits, y, label_smoothing=0.1, reduction="none")
+
     assert torch.allclose(loss, (lam * ce(a) + (1 - lam) * ce(b)).mean())
     assert out is logits
     # a plain batch is plain cross-entropy, unchanged

@@ -156,12 +156,11 @@ def draw(aug, n: int, channels: int, gen) -> dict[str, torch.Tensor]:
         elif aug.cutmix > 0:
             use_cut[:] = True
         alpha = np.where(use_cut, aug.cutmix or 1.0, aug.mixup or 1.0)
-        lam = rng.beta(alpha, alpha)
-        lam = np.where(rng.random(n) < aug.mix_prob, lam, 1.0)  # unmixed images keep lam = 1
-        cut_w = np.sqrt(1 - lam)
-        cx, cy = rng.random(n), rng.random(n)
+        share = np.where(rng.random(n) < aug.mix_prob, rng.beta(alpha, alpha), 1.0)  # unmixed images: 1
+        side = np.sqrt(1 - share)
+        box_x, box_y = rng.random(n), rng.random(n)
         # lam, cutmix?, then the CutMix box as fractions: centre and side (clipped when applied)
-        out["mix"] = torch.from_numpy(np.stack((lam, use_cut.astype(np.float64), cx, cy, cut_w), 1)).float()
+        out["mix"] = torch.from_numpy(np.stack((share, use_cut.astype(np.float64), box_x, box_y, side), 1)).float()
     return out
 
 
