@@ -344,6 +344,9 @@ class Trainer:
             d.dataset, data_dir=d.data_dir, offline=d.offline, channels=d.channels, image_size=d.image_size,
             val_fraction=d.val_fraction, seed=cfg.train.seed)
         self.data_time_s = time.perf_counter() - t0
+        if cfg.train.early_stopping.patience and ds.val is None:  # before a run directory is claimed
+            raise ConfigError("train.early_stopping needs a validation split; set data.val_fraction above 0 "
+                              "or train.early_stopping.patience to 0")
         native = list(ds.image_size)
         self.input_size = [d.image_size] * 2 if d.image_size else native
         torch.manual_seed(cfg.train.seed)  # identical initialization on every rank and every resume
