@@ -35,6 +35,7 @@ SCRIPTS = {
     "levers": [],
     "gpu_targets": [],
     "predict_speed": [],
+    "augment_cost": [],
 }
 QUICK = {
     "cpu_targets": ["--model", "cnn", "--rounds", "2", "--steps", "2", "--warmup", "1", "--help-runs", "3",
@@ -43,6 +44,7 @@ QUICK = {
                "--eval-images", "256"],
     "gpu_targets": ["--rounds", "2", "--steps", "3", "--warmup", "2", "--repeats", "1"],
     "predict_speed": ["--images", "256", "--rounds", "2"],
+    "augment_cost": ["--batches", "2", "--batch-size", "32", "--rounds", "1"],
 }
 
 sys.path.insert(0, str(HERE))
@@ -193,6 +195,7 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
     _render_tta(tta, w)
     _render_target4(cpu, w)
     _render_predict(results.get("predict_speed"), w)
+    _render_augment(results.get("augment_cost"), w)
     if lev:
         _render_levers(lev, w)
         _render_accuracy_levers(lev, w)
@@ -363,6 +366,35 @@ def _render_predict(res: dict[str, Any] | None, w: Any) -> None:
                  "decode_only": "decoding and batching alone, no model"}.get(k, k)
         w(f"| {label} | {_rate_cell(r)} | {r['median'] / rates['torch']['median']:.2f}x |")
     w("")
+
+
+def _render_augment(res: dict[str, Any] | None, w: Any) -> None:
+    w("## Augmentation cost (CPU)")
+    w("")
+    if not res:
+        w("Not measured yet. `python benchmarks/augment_cost.py` (or `run_all.py --only augment_cost`) times the "
+          "training loader with each augmentation of `data.augment` (docs/configuration.md) against crop and flip "
+          "alone, without a model.")
+        w("")
+        return
+    s = res["settings"]
+    w(f"{_conditions(res)}.")
+    w("")
+    w(f"The trainer's loader (`make_loader`, device-resident batches, {s['device']}, {s['threads']} threads) "
+      f"iterated without a model: {s['batches']} batches of {s['batch_size']} per window, {s['rounds']} rounds, "
+      "sides alternated; every side includes crop (padding 1/8 of the side) and flip. Set the images/s beside a "
+      "training step's (section 1) to see what an augmentation costs a run. `plan` is the once-per-epoch draw "
+      "of every image's parameters for the timed images.")
+    w("")
+    for data, rates in res["images_per_s"].items():
+        base = rates["crop+flip"]["median"]
+        w(f"**{data}**")
+        w("")
+        w("| augmentation | images/s: median (min-max) | vs crop+flip | plan |")
+        w("|---|---|---|---|")
+        for k, r in rates.items():
+            w(f"| {k} | {_rate_cell(r)} | {r['median'] / base:.2f}x | {res['plan_s'][data][k] * 1000:.1f} ms |")
+        w("")
 
 
 def _check_row(g: str, group: dict[str, Any], check: list[Any]) -> str | None:
@@ -538,7 +570,8 @@ def _render_method(w: Any) -> None:
 def collect() -> dict[str, dict[str, Any] | None]:
     from _common import read_result
 
-    return {k: read_result(k) for k in ("cpu_targets", "levers", "gpu_targets", "time_to_accuracy", "predict_speed")}
+    return {k: read_result(k) for k in ("cpu_targets", "levers", "gpu_targets", "time_to_accuracy", "predict_speed",
+                                        "augment_cost")}
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""``cnnzoo train`` and ``cnnzoo eval`` (``predict`` and ``export`` live in deploy.py)."""
+"""``cnnzoo train``, ``cnnzoo lr-find`` and ``cnnzoo eval`` (``predict`` and ``export`` live in deploy.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,16 @@ examples:
   cnnzoo train --config runs/<run>/config.yaml  reproduce a run
 
 Recipes live in configs/ (one per model); every key is listed in docs/configuration.md.
+"""
+
+LR_FIND_EPILOG = """\
+examples:
+  cnnzoo lr-find                                the default job's recipe
+  cnnzoo lr-find --model vgg --batch-size 64    another recipe, another batch size
+  cnnzoo lr-find --set optim.name=adamw --plot adamw.png
+
+The suggestion is a peak lr for optim.lr (see docs/configuration.md); with a one-cycle schedule
+a value a few times higher often works too. The plot shows why.
 """
 
 # shortcut option -> dotted config key
@@ -63,6 +73,29 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration as YAML and exit without training")
     p.set_defaults(handler=run_train)
+
+    f = sub.add_parser("lr-find", parents=parents, help="suggest a learning rate (the lr range test)",
+                       description="Train from the recipe's start with an exponentially rising learning rate "
+                                   "until the loss explodes; plot loss against lr and suggest the lr of steepest "
+                                   "descent. Writes only the plot (no run directory).",
+                       epilog=LR_FIND_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("--model", "-m", help="model name or alias (its recipe in configs/ is used)")
+    f.add_argument("--config", "-c", help="a YAML recipe or a run's config.yaml")
+    f.add_argument("--dataset", "-d", help="mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder")
+    f.add_argument("--data-dir", help="where the dataset files are (the image root for folder)")
+    f.add_argument("--batch-size", "-b", type=_int, help="training batch size")
+    f.add_argument("--image-size", type=_int, help="resize inputs to this square size")
+    f.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    f.add_argument("--seed", type=_int, help="random seed")
+    f.add_argument("--offline", action="store_true", help="never touch the network")
+    f.add_argument("--start-lr", type=_float, default=1e-7, help="first learning rate (default 1e-7)")
+    f.add_argument("--end-lr", type=_float, default=10.0, help="last learning rate (default 10)")
+    f.add_argument("--steps", type=_int, default=100, help="most steps (default 100; stops when the loss explodes)")
+    f.add_argument("--plot", default="lr_find.png", help="where to write the plot (default ./lr_find.png)")
+    f.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="sets", action="extend",
+                   help="override any config key, e.g. --set optim.name=adamw")
+    f.add_argument("--json", action="store_true", help="print the result as JSON")
+    f.set_defaults(handler=run_lr_find)
 
     e = sub.add_parser("eval", parents=parents, help="evaluate a trained run or checkpoint",
                        description="Accuracy, per-class accuracy and confusion matrix of a trained model; "
@@ -147,6 +180,32 @@ def run_train(args: argparse.Namespace) -> int:
               quiet=args.quiet)
     except Interrupted:
         return 130
+    return 0
+
+
+def run_lr_find(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..engine.lr_find import lr_find
+    from ..report.plots import lr_find as plot
+
+    cfg = resolve_train_config(args)
+    r = lr_find(cfg, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
+    path = Path(args.plot)
+    plot(r.lrs, r.losses, r.smoothed, r.suggestion, path,
+         title=f"lr range test: {r.info['model']} on {r.info['dataset']}, batch {r.info['batch_size']}, "
+               f"{r.info['optimizer']}")
+    if args.json:
+        print_json({"suggested_lr": r.suggestion, "min_div_10": r.min_div_10, "steps": len(r.lrs),
+                    "diverged": r.stopped_early, "lrs": r.lrs, "losses": r.losses, "plot": str(path), **r.info})
+        return 0
+    print(f"lr range test: {r.info['model']} on {r.info['dataset']}, batch {r.info['batch_size']}, "
+          f"{r.info['optimizer']}, {r.info['device']}: {len(r.lrs)} steps from {r.lrs[0]:.3g} to {r.lrs[-1]:.3g}"
+          + (" (stopped: the loss diverged)" if r.stopped_early else ""))
+    print(f"  suggested lr: {r.suggestion:.3g}  (steepest descent of the smoothed loss; "
+          f"min/10 rule: {r.min_div_10:.3g}; the recipe has {r.info['recipe_lr']:g})")
+    print(f"  plot: {path}")
+    print(f"  use it: cnnzoo train ... --lr {r.suggestion:.3g}")
     return 0
 
 

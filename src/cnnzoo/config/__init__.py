@@ -41,6 +41,7 @@ from .schema import (
     AugmentConfig,
     Config,
     DataConfig,
+    EarlyStoppingConfig,
     ModelConfig,
     OptimConfig,
     OptimizerName,
@@ -53,7 +54,7 @@ from .validation import all_keys, config_from_dict, validate
 
 __all__ = [
     "DEFAULT_RECIPE", "META_KEYS", "OPTIMIZERS", "SCHEDULES", "SECTIONS",
-    "AugmentConfig", "Config", "DataConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
+    "AugmentConfig", "Config", "DataConfig", "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
     "ScheduleConfig", "ScheduleName", "TrainConfig",
     "all_keys", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
     "parse_override", "recipe_dirs", "reference_markdown", "validate",

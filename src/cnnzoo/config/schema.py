@@ -41,6 +41,22 @@ class ModelConfig:
 class AugmentConfig:
     crop_padding: int = _f(0, "random crop after padding by this many pixels (0 = off)", min=0, max=64)
     flip: Literal["auto", "on", "off"] = _f("auto", "horizontal flip: auto = where the dataset allows it")
+    policy: Literal["none", "randaugment", "trivialaugment"] = _f(
+        "none", "per-image operation policy: RandAugment or TrivialAugment-Wide (rotate, shear, translate, "
+                "brightness, contrast, sharpness, posterize, solarize, autocontrast, equalize, colour on RGB)")
+    randaugment_ops: int = _f(2, "randaugment: operations per image (N)", min=1, max=8)
+    randaugment_magnitude: int = _f(9, "randaugment: magnitude bin M of 0..30", min=0, max=30)
+    resized_crop: float = _f(0.0, "random-resized crop keeping at least this share of the area, aspect 3/4-4/3 "
+                                  "(e.g. 0.35 for image folders; 0 = off)", min=0.0, max=1.0)
+    color_jitter: float = _f(0.0, "brightness, contrast and (RGB) saturation factors in [1 - s, 1 + s] (0 = off)",
+                             min=0.0, max=1.0)
+    erasing: float = _f(0.0, "random erasing: probability per image of blanking a box of 2-33% of it (0 = off)",
+                        min=0.0, max=1.0)
+    mixup: float = _f(0.0, "mixup: alpha of the Beta(alpha, alpha) mixing share (e.g. 0.2; 0 = off)", min=0.0,
+                      max=10.0)
+    cutmix: float = _f(0.0, "CutMix: alpha of the Beta(alpha, alpha) share (e.g. 1.0; 0 = off; with mixup: half "
+                            "the images each)", min=0.0, max=10.0)
+    mix_prob: float = _f(1.0, "share of the images that mixup/CutMix mixes", min=0.0, max=1.0)
 
 
 @dataclass
@@ -57,6 +73,9 @@ class DataConfig:
     eval_batch_size: int = _f(512, "batch size for validation and test", min=1, max=65536)
     num_workers: Union[int, None] = _f(None, "worker processes of the streaming loader (null = auto)", min=0, max=64)
     augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"help": "training-time augmentation"})
+    balance: Literal["none", "weights", "sampler"] = _f(
+        "none", "imbalanced classes: weights = class weights n / (classes x count) in the loss; sampler = draw "
+                "each epoch's images in inverse proportion to their class's count (with replacement)")
 
 
 @dataclass
@@ -86,6 +105,14 @@ class ScheduleConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    patience: int = _f(0, "stop after this many epochs without improvement of monitor (0 = off)", min=0)
+    monitor: Literal["val_loss", "val_acc"] = _f("val_acc", "what must improve (the final test still uses "
+                                                             "train.test_weights: best = the best val_acc)")
+    min_delta: float = _f(0.0, "the least change that counts as an improvement", min=0.0)
+
+
+@dataclass
 class TrainConfig:
     epochs: int = _f(10, "training epochs", min=1, max=100000)
     seed: int = _f(0, "random seed (data order, augmentation, initialization)", min=0, max=2**63 - 1)
@@ -107,6 +134,8 @@ class TrainConfig:
     sync_bn: bool = _f(False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
     max_steps: Union[int, None] = _f(None, "stop after this many optimizer steps (for smoke tests and benchmarks)",
                                      min=1)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig,
+                                                metadata={"help": "stop when validation stops improving"})
 
 
 @dataclass

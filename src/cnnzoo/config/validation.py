@@ -183,7 +183,8 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
         if not isinstance(key, str) or key not in fields:
             if prefix == "" and key in META_KEYS:
                 continue
-            full = short_text(f"{prefix}{key if isinstance(key, str) else short_repr(key)}")
+            # cut at 60: the message also lists the section's valid keys and must stay one short line
+            full = short_text(f"{prefix}{key if isinstance(key, str) else short_repr(key)}", 60)
             valid = [prefix + k for k in fields] + ([] if prefix else list(META_KEYS))
             hint = did_you_mean(full, all_keys() + list(META_KEYS), n=1) or did_you_mean(full, valid, n=1)
             if not hint:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,17 +50,55 @@ class Augment:
             pass ``dataset.flip`` (False for digits and characters).
         pad_mode: what the crop sees beyond the border: "constant" (zeros, i.e. black, as
             torchvision's RandomCrop), "reflect" or "replicate".
+
+    The others (all off by default; :mod:`cnnzoo.data.augment` says how each is done):
+
+        policy: "randaugment", "trivialaugment" (TrivialAugment-Wide) or "none".
+        randaugment_ops, randaugment_magnitude: RandAugment's N and M (M in 0..30).
+        resized_crop: random-resized crop keeping at least this fraction of the area (0 = off).
+        color_jitter: brightness, contrast and saturation factors in [1 - s, 1 + s] (0 = off).
+        erasing: probability of random erasing per image (0 = off).
+        mixup, cutmix: Beta(alpha, alpha) of the mixing share (0 = off; both: half the images each).
+        mix_prob: share of the images that are mixed when mixup or cutmix is on.
     """
 
     crop_padding: int = 4
     flip: bool = True
     pad_mode: str = "constant"
+    policy: str = "none"
+    randaugment_ops: int = 2
+    randaugment_magnitude: int = 9
+    resized_crop: float = 0.0
+    color_jitter: float = 0.0
+    erasing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_prob: float = 1.0
 
     def __post_init__(self) -> None:
+        from .augment import NUM_BINS, POLICIES
+
         if self.crop_padding < 0:
             raise DataError(f"crop_padding must be >= 0, got {self.crop_padding}")
         if self.pad_mode not in PAD_MODES:
             raise DataError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got '{self.pad_mode}'")
+        if self.policy not in POLICIES:
+            raise DataError(f"augment policy must be one of {', '.join(POLICIES)}, got '{self.policy}'")
+        if not 1 <= self.randaugment_ops <= 8 or not 0 <= self.randaugment_magnitude < NUM_BINS:
+            raise DataError(f"randaugment_ops must be in 1..8 and randaugment_magnitude in 0..{NUM_BINS - 1}")
+        for name in ("resized_crop", "color_jitter", "erasing", "mix_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise DataError(f"augment {name} must be in [0, 1], got {getattr(self, name)}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise DataError("augment mixup and cutmix are Beta alphas: 0 (off) or more")
+
+    @classmethod
+    def from_config(cls, cfg, flip: bool) -> Augment:
+        """From the ``data.augment`` section (an AugmentConfig) and the resolved flip."""
+        return cls(crop_padding=cfg.crop_padding, flip=flip, policy=cfg.policy,
+                   randaugment_ops=cfg.randaugment_ops, randaugment_magnitude=cfg.randaugment_magnitude,
+                   resized_crop=cfg.resized_crop, color_jitter=cfg.color_jitter, erasing=cfg.erasing,
+                   mixup=cfg.mixup, cutmix=cfg.cutmix, mix_prob=cfg.mix_prob)
 
     @classmethod
     def for_dataset(cls, dataset, crop_padding: int | None = None) -> Augment:
@@ -70,7 +109,17 @@ class Augment:
 
     @property
     def active(self) -> bool:
-        return self.crop_padding > 0 or self.flip
+        return self.crop_padding > 0 or self.flip or self.extra
+
+    @property
+    def mixing(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+    @property
+    def extra(self) -> bool:
+        """Anything beyond crop and flip (parameters from :func:`cnnzoo.data.augment.draw`)."""
+        return (self.policy != "none" or self.resized_crop > 0 or self.color_jitter > 0 or self.erasing > 0
+                or self.mixing)
 
 
 def derive_seed(*parts: object) -> int:
@@ -134,7 +183,8 @@ class BatchPlan:
     """The order and augmentation of each epoch for one rank; shared by both loader kinds."""
 
     def __init__(self, n: int, *, batch_size: int, train: bool, seed: int, augment: Augment | None,
-                 drop_last: bool, rank: int, world_size: int, device: torch.device):
+                 drop_last: bool, rank: int, world_size: int, device: torch.device, channels: int = 3,
+                 sample_weights: torch.Tensor | None = None):
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -142,6 +192,12 @@ class BatchPlan:
         self.n, self.batch_size, self.train, self.seed = n, batch_size, train, seed
         self.augment = augment if augment is not None and augment.active else None
         self.drop_last, self.rank, self.world_size, self.device = drop_last, rank, world_size, device
+        self.channels = channels
+        # names of the parameters after (dy, dx, flip) in each batch's tuple (see augment.draw)
+        self.extra_names: tuple[str, ...] = ()
+        # data.balance: sampler: each epoch draws n images with replacement, image i with
+        # probability proportional to sample_weights[i] (1 / its class's count: balanced classes)
+        self.sample_weights = sample_weights
         if train:
             self.shard_len = n // world_size
         else:
@@ -160,7 +216,9 @@ class BatchPlan:
             return
         n, ws, r = self.n, self.world_size, self.rank
         if self.train:
-            perm = torch.randperm(n, generator=cpu_generator(self.seed, self.epoch, "order"))
+            g_order = cpu_generator(self.seed, self.epoch, "order")
+            perm = torch.randperm(n, generator=g_order) if self.sample_weights is None else \
+                torch.multinomial(self.sample_weights.double(), n, replacement=True, generator=g_order)
             positions = torch.arange(r, (n // ws) * ws, ws)
         else:
             perm = torch.arange(n)
@@ -176,8 +234,17 @@ class BatchPlan:
             flips = torch.rand(n, generator=g) < 0.5
             if not self.augment.flip:
                 flips.zero_()
-            self.params = (offsets[0, positions].to(self.device), offsets[1, positions].to(self.device),
-                           flips[positions].to(self.device))
+            params = [offsets[0, positions], offsets[1, positions], flips[positions]]
+            if self.augment.extra:
+                # each family of the other augmentations has its own generator, so turning one on
+                # changes neither crop/flip's draws above nor the others'
+                from .augment import draw
+
+                extra = draw(self.augment, n, self.channels,
+                             lambda purpose: cpu_generator(self.seed, self.epoch, "augment", purpose))
+                self.extra_names = tuple(extra)
+                params += [v[positions] for v in extra.values()]
+            self.params = tuple(p.to(self.device) for p in params)
         self._planned_epoch = self.epoch
 
     def batch(self, b: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
@@ -206,19 +273,55 @@ class BatchTransform:
         self.augment = augment if augment is not None and augment.active else None
         self.image_size, self.channels_last = image_size, channels_last
 
-    def __call__(self, x: torch.Tensor, params: tuple[torch.Tensor, ...] | None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, params: tuple[torch.Tensor, ...] | None,
+                 names: Sequence[str] = ()) -> torch.Tensor:
+        """Augment (``params``: the plan's tuple, ``names`` its extra parameters), normalize, resize."""
+        extra: dict[str, torch.Tensor] = {}
         if params is not None and self.augment is not None:
-            dy, dx, flip = params
+            dy, dx, flip, *rest = params
+            extra = dict(zip(names, rest, strict=True))
             x = crop_flip(x, dy, dx, flip, self.augment.crop_padding, self.augment.pad_mode)
+        if extra:
+            from .augment import apply_geometric, apply_photometric
+
+            wide = self.augment is not None and self.augment.policy == "trivialaugment"
+            x = x.to(torch.float32)
+            x = apply_geometric(x, extra, x.shape[1], wide)
+            x = apply_photometric(x, extra, x.shape[1], wide)
         x = x.to(torch.float32).mul_(self.scale).sub_(self.shift)
         # Normalizing before resizing is the same (both are linear) and touches fewer pixels when
         # upsampling (28x28 digits -> 224x224 for AlexNet/VGG).
         if self.image_size is not None and tuple(x.shape[-2:]) != self.image_size:
             down = x.shape[-2] > self.image_size[0] or x.shape[-1] > self.image_size[1]
             x = F.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False, antialias=down)
+        if "erase" in extra:
+            from .augment import apply_erasing
+
+            x = apply_erasing(x, extra)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+    @staticmethod
+    def partner(params: tuple[torch.Tensor, ...] | None, names: Sequence[str]) -> torch.Tensor | None:
+        """Dataset indices of the mixup/CutMix partners of a batch (None when nothing is mixed)."""
+        if params is None or "partner" not in names:
+            return None
+        return params[3 + list(names).index("partner")]
+
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor, params: tuple[torch.Tensor, ...] | None,
+                    names: Sequence[str], x2: torch.Tensor | None = None, y2: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, Any]:
+        """``(x, y)`` of a training batch; with partners (``x2``, ``y2``: mixup/CutMix), the partners
+        are augmented with their hosts' parameters and mixed in, and ``y`` is a MixedTarget."""
+        if x2 is None or y2 is None or params is None:
+            return self(x, params, names), y
+        from .augment import apply_mix
+
+        both = self(torch.cat((x, x2)), tuple(torch.cat((p, p)) for p in params), names)
+        k = len(x)
+        extra = dict(zip(names, params[3:], strict=True))
+        return apply_mix(both[:k], both[k:], y, y2, extra)
 
 
 class BaseLoader:

@@ -27,13 +27,16 @@ class Loader(BaseLoader):
 
     def __init__(self, split, *, batch_size: int, train: bool, seed: int, device, mean, std,
                  augment: Augment | None = None, image_size=None, channels_last: bool = False,
-                 drop_last: bool | None = None, rank: int = 0, world_size: int = 1):
+                 drop_last: bool | None = None, rank: int = 0, world_size: int = 1,
+                 sample_weights: torch.Tensor | None = None):
         self.device = torch.device(device)
         self.split = split
         self.images, self.labels = _on_device(split, self.device)
         drop_last = train if drop_last is None else drop_last
         self.plan = BatchPlan(len(split), batch_size=batch_size, train=train, seed=seed, augment=augment,
-                              drop_last=drop_last, rank=rank, world_size=world_size, device=self.device)
+                              drop_last=drop_last, rank=rank, world_size=world_size, device=self.device,
+                              channels=int(self.images.shape[1]),
+                              sample_weights=sample_weights if train else None)
         self.transform = BatchTransform(mean, std, int(self.images.shape[1]), self.device,
                                         augment if train else None, as_hw(image_size), channels_last)
         self._check_nonempty(train)
@@ -41,8 +44,13 @@ class Loader(BaseLoader):
     def _batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         for b in range(start, len(self)):
             idx, params = self.plan.batch(b)
-            x = self.images.index_select(0, idx)
-            yield self.transform(x, params), self.labels.index_select(0, idx), idx
+            names = self.plan.extra_names
+            x, y = self.images.index_select(0, idx), self.labels.index_select(0, idx)
+            partner = self.transform.partner(params, names)
+            x2 = None if partner is None else self.images.index_select(0, partner)
+            y2 = None if partner is None else self.labels.index_select(0, partner)
+            x, y = self.transform.train_batch(x, y, params, names, x2, y2)
+            yield x, y, idx
 
 
 def _on_device(split, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,7 +66,7 @@ def make_loader(split, *, batch_size: int, train: bool, seed: int = 0, device="c
                 mean: Sequence[float], std: Sequence[float], augment: Augment | None = None,
                 image_size: int | Sequence[int] | None = None, channels_last: bool = False,
                 drop_last: bool | None = None, rank: int = 0, world_size: int = 1,
-                num_workers: int | None = None):
+                num_workers: int | None = None, sample_weights: torch.Tensor | None = None):
     """A batch iterator over ``split``: in memory (``Split``) or streamed from files (``FileSplit``).
 
     Args:
@@ -75,12 +83,15 @@ def make_loader(split, *, batch_size: int, train: bool, seed: int = 0, device="c
         rank, world_size: distributed sharding (see the module docstring).
         num_workers: decoding processes for a streamed split (ignored in memory); default
             ``min(8, cpus - 1)``.
+        sample_weights: ``(len(split),)``; when given (and ``train``), each epoch draws its images
+            with replacement in proportion to them (``data.balance: sampler``).
 
-    Yields ``(x, y)``: ``x`` float32 ``(B, C, H, W)`` normalized, ``y`` int64 ``(B,)``, on ``device``.
+    Yields ``(x, y)``: ``x`` float32 ``(B, C, H, W)`` normalized, ``y`` int64 ``(B,)``, on ``device``
+    (a :class:`~cnnzoo.data.augment.MixedTarget` when ``augment`` has mixup or CutMix).
     """
     kwargs = dict(batch_size=batch_size, train=train, seed=seed, device=device, mean=mean, std=std,
                   augment=augment, image_size=image_size, channels_last=channels_last,
-                  drop_last=drop_last, rank=rank, world_size=world_size)
+                  drop_last=drop_last, rank=rank, world_size=world_size, sample_weights=sample_weights)
     if isinstance(split, FileSplit):
         return StreamingLoader(split, num_workers=num_workers, **kwargs)
     return Loader(split, **kwargs)

@@ -62,14 +62,16 @@ class StreamingLoader(BaseLoader):
 
     def __init__(self, split: FileSplit, *, batch_size: int, train: bool, seed: int, device, mean, std,
                  augment=None, image_size=None, channels_last: bool = False, drop_last: bool | None = None,
-                 rank: int = 0, world_size: int = 1, num_workers: int | None = None):
+                 rank: int = 0, world_size: int = 1, num_workers: int | None = None,
+                 sample_weights: torch.Tensor | None = None):
         self.device = torch.device(device)
         self.split = split
         self.num_workers = default_workers() if num_workers is None else num_workers
         drop_last = train if drop_last is None else drop_last
         self.plan = BatchPlan(len(split), batch_size=batch_size, train=train, seed=seed, augment=augment,
                               drop_last=drop_last, rank=rank, world_size=world_size,
-                              device=torch.device("cpu"))  # indices go to the workers, on the CPU
+                              device=torch.device("cpu"),  # indices go to the workers, on the CPU
+                              channels=split.channels, sample_weights=sample_weights if train else None)
         self.transform = BatchTransform(mean, std, split.channels, self.device, augment if train else None,
                                         as_hw(image_size), channels_last)
         self._warned: set[Path] = set()
@@ -77,19 +79,32 @@ class StreamingLoader(BaseLoader):
 
     def _batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         plans = [self.plan.batch(b) for b in range(start, len(self))]
+        names = self.plan.extra_names  # known once the epoch is planned
+        partners = [self.transform.partner(params, names) for _, params in plans]
+        # mixup/CutMix partners are decoded in the same worker batch, after their hosts
         loader = torch.utils.data.DataLoader(
-            _Decode(self.split), batch_sampler=[idx.tolist() for idx, _ in plans],
+            _Decode(self.split), batch_sampler=[idx.tolist() + ([] if p is None else p.tolist())
+                                                for (idx, _), p in zip(plans, partners, strict=True)],
             num_workers=self.num_workers, collate_fn=_collate,
             pin_memory=self.device.type == "cuda")
-        for (_, params), (x, y, ok, index) in zip(plans, loader, strict=True):
+        for (idx, params), partner, (x, y, ok, index) in zip(plans, partners, loader, strict=True):
+            x2 = y2 = None
+            if partner is not None:
+                k = len(idx)
+                x, x2, y, y2, ok, index = x[:k], x[k:], y[:k], y[k:], ok[:k], index[:k]
             if not bool(ok.all()):
                 self._warn([self.split.files[i] for i in index[~ok].tolist()])
                 x, y, index = x[ok], y[ok], index[ok]
                 params = None if params is None else tuple(p[ok] for p in params)
+                if x2 is not None and y2 is not None:
+                    x2, y2 = x2[ok], y2[ok]
             x = x.to(self.device, non_blocking=True)
             if params is not None:
                 params = tuple(p.to(self.device, non_blocking=True) for p in params)
-            yield self.transform(x, params), y.to(self.device, non_blocking=True), index
+            if x2 is not None and y2 is not None:
+                x2, y2 = x2.to(self.device, non_blocking=True), y2.to(self.device, non_blocking=True)
+            xb, yb = self.transform.train_batch(x, y.to(self.device, non_blocking=True), params, names, x2, y2)
+            yield xb, yb, index
 
     def _warn(self, files: list[Path]) -> None:
         new = [f for f in files if f not in self._warned]

@@ -18,6 +18,8 @@ Order of calls::
 
 The report files of a run directory (predictions, plots, TensorBoard, summary.json) are callbacks
 of this kind, in :mod:`cnnzoo.report.callbacks`; the engine itself imports nothing from report.
+:class:`EarlyStopping` is one too: the trainer adds it when ``train.early_stopping.patience`` is set.
+Callbacks compose: each reads the trainer and at most asks it to stop; none replaces the loop.
 """
 
 from __future__ import annotations
@@ -51,3 +53,41 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer, result: RunResult) -> None:
         """After the test pass, on every rank (``result.summary`` is empty on ranks > 0)."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` (``"val_loss"`` or ``"val_acc"``) has not improved by more than
+    ``min_delta`` for ``patience`` epochs in a row.
+
+    Its memory (the best value, the epochs waited, that it stopped) lives in the checkpointed
+    :class:`~cnnzoo.engine.state.TrainState`, so a resumed run counts on where it left off and a
+    run it stopped stays stopped under ``--resume``. The weights tested at the end are the
+    trainer's choice (``train.test_weights: best``, the best validation accuracy's checkpoint).
+    """
+
+    def __init__(self, patience: int, monitor: str = "val_acc", min_delta: float = 0.0) -> None:
+        if monitor not in ("val_loss", "val_acc"):
+            raise ValueError(f"monitor must be val_loss or val_acc, got {monitor!r}")
+        self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        from ..errors import ConfigError
+
+        if trainer.ds.val is None:
+            raise ConfigError("train.early_stopping needs a validation split; set data.val_fraction above 0 "
+                              "or train.early_stopping.patience to 0")
+
+    def on_train_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        st = trainer.state
+        value = row.get(self.monitor)
+        if value is None:  # ranks > 0 do not validate; rank 0's decision reaches them (dist.any)
+            return
+        sign = -1.0 if self.monitor == "val_loss" else 1.0
+        if st.early_best is None or sign * (value - st.early_best) > self.min_delta:
+            st.early_best, st.early_wait = value, 0
+            return
+        st.early_wait += 1
+        if st.early_wait >= self.patience:
+            st.stopped_early = trainer.should_stop = True
+            trainer.console.info(f"early stopping: {self.monitor} has not improved for {st.early_wait} epoch"
+                                 f"{'s' if st.early_wait != 1 else ''} (best {st.early_best:.4f})")

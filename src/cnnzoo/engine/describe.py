@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 
+# The banner lists the per-class counts of a training split whose largest class has more than
+# this many times the images of its smallest (a hint that data.balance may help).
+IMBALANCED = 1.5
+MAX_CLASSES_SHOWN = 20
+
+
 def banner(t: Trainer) -> str:
     ds, rt, cfg = t.ds, t.rt, t.cfg
     n = t.dist.world_size
@@ -30,8 +36,17 @@ def banner(t: Trainer) -> str:
              f"{cfg.train.epochs} epoch{'s' if cfg.train.epochs != 1 else ''} x {t.steps_per_epoch} steps of "
              f"{batch}; data ready in {t.data_time_s:.1f}s",
              f"  run directory: {t.run_dir}"]
+    counts = getattr(t, "class_counts", None)
+    if counts is not None and len(counts) > 1 and int(counts.min()) * IMBALANCED < int(counts.max()):
+        shown = ", ".join(f"{c} {int(k)}" for c, k in zip(ds.classes[:MAX_CLASSES_SHOWN], counts.tolist(),
+                                                            strict=False))
+        more = f", ... ({len(counts) - MAX_CLASSES_SHOWN} more)" if len(counts) > MAX_CLASSES_SHOWN else ""
+        lines.append(f"  imbalanced training split (largest / smallest class {int(counts.max())} / "
+                     f"{int(counts.min())}): {shown}{more}; data.balance: {cfg.data.balance}")
     if t.resume_dir is not None:
         lines.append(f"  resuming at epoch {t.state.epoch + 1}, step {t.state.step}")
+        if t.state.stopped_early:
+            lines.append("  this run was stopped by train.early_stopping: nothing more to train")
     return "\n".join(lines)
 
 

@@ -27,6 +27,9 @@ class RunningStats:
         self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss*n, correct, n
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """``target``: labels, or a mixup/CutMix MixedTarget, whose dominant label counts as correct."""
+        if hasattr(target, "dominant"):
+            target = target.dominant()
         n = target.shape[0]
         correct = (logits.argmax(1) == target).sum()
         self.sums += torch.stack((loss.detach().double() * n, correct.double(),

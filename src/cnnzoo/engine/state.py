@@ -25,6 +25,11 @@ class TrainState:
     epoch_elapsed_s: float = 0.0  # training time of the current epoch so far
     world_size: int = 1  # data shards depend on it: a run resumes only with the same number of ranks
     scaler: dict[str, Any] | None = None  # the fp16 GradScaler's state (None in bf16/fp32)
+    # train.early_stopping: the best value of its monitor so far, the epochs since it improved, and
+    # whether it ended the run (then `--resume` does not train on)
+    early_best: float | None = None
+    early_wait: int = 0
+    stopped_early: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, TrainingError
 from . import describe
-from .callbacks import Callback
+from .callbacks import Callback, EarlyStopping
 from .checkpoint import ModelSpec, load_state, load_training_state, load_weights, save_checkpoint, save_weights
 from .distributed import DistContext, everywhere
 from .ema import EMA, averaged
@@ -90,6 +90,9 @@ class Trainer:
         self.t_start = time.perf_counter()
         self.cfg = cfg
         self.callbacks = list(callbacks)
+        es = cfg.train.early_stopping
+        if es.patience:
+            self.callbacks.append(EarlyStopping(es.patience, es.monitor, es.min_delta))
         self.dist = DistContext.from_env()
         train_cfg = dataclasses.replace(cfg.train, device=self.dist.device_name(cfg.train.device))
         self.rt = Runtime.resolve(train_cfg, self.dist.local_world_size)
@@ -122,7 +125,7 @@ class Trainer:
             self.console.info(describe.banner(self))
             self._call("on_fit_start")
             with self.stop:
-                while st.epoch < epochs and st.step < self.total_steps:
+                while st.epoch < epochs and st.step < self.total_steps and not st.stopped_early:
                     self._call("on_train_epoch_start")
                     self._train_epoch()
                     self._end_epoch()
@@ -213,11 +216,19 @@ class Trainer:
 
     def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, logits). A model that defines ``training_loss(out, y, criterion)`` computes its own
-        (GoogLeNet adds its auxiliary heads'); the criterion is label-smoothed cross-entropy."""
-        ls = self.cfg.train.label_smoothing
+        (GoogLeNet adds its auxiliary heads'); the criterion is label-smoothed cross-entropy, with
+        class weights under ``data.balance: weights``. A mixup/CutMix batch's ``y`` is a
+        :class:`~cnnzoo.data.augment.MixedTarget` ``(a, b, lam)``: the loss is the mean over images
+        of ``lam * CE(a) + (1 - lam) * CE(b)``."""
+        ls, weight = self.cfg.train.label_smoothing, self.class_weights
 
-        def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(logits, target, label_smoothing=ls)
+        def criterion(logits: torch.Tensor, target: Any) -> torch.Tensor:
+            if hasattr(target, "lam"):  # a MixedTarget
+                def ce(t: torch.Tensor) -> torch.Tensor:
+                    return F.cross_entropy(logits, t, weight=weight, label_smoothing=ls, reduction="none")
+
+                return (target.lam * ce(target.a) + (1 - target.lam) * ce(target.b)).mean()
+            return F.cross_entropy(logits, target, weight=weight, label_smoothing=ls)
 
         model_loss = getattr(self.model, "training_loss", None)
         if model_loss is not None:
@@ -333,6 +344,9 @@ class Trainer:
             d.dataset, data_dir=d.data_dir, offline=d.offline, channels=d.channels, image_size=d.image_size,
             val_fraction=d.val_fraction, seed=cfg.train.seed)
         self.data_time_s = time.perf_counter() - t0
+        if cfg.train.early_stopping.patience and ds.val is None:  # before a run directory is claimed
+            raise ConfigError("train.early_stopping needs a validation split; set data.val_fraction above 0 "
+                              "or train.early_stopping.patience to 0")
         native = list(ds.image_size)
         self.input_size = [d.image_size] * 2 if d.image_size else native
         torch.manual_seed(cfg.train.seed)  # identical initialization on every rank and every resume
@@ -360,12 +374,21 @@ class Trainer:
         self.model = model.to(rt.device, memory_format=fmt)  # type: ignore[call-overload]
 
         flip = {"auto": ds.flip, "on": True, "off": False}[d.augment.flip]
-        aug = Augment(crop_padding=d.augment.crop_padding, flip=flip)
+        aug = Augment.from_config(d.augment, flip)
+        labels = ds.train.labels
+        self.class_counts = torch.bincount(labels, minlength=len(ds.classes))
+        self.class_weights: torch.Tensor | None = None
+        sample_weights = None
+        if d.balance == "weights":  # n / (classes x count): sklearn's "balanced"
+            w = len(labels) / (len(ds.classes) * self.class_counts.clamp(min=1).double())
+            self.class_weights = w.float().to(rt.device)
+        elif d.balance == "sampler":  # each class drawn equally often, in expectation
+            sample_weights = (1.0 / self.class_counts.clamp(min=1).double())[labels]
         common = dict(device=rt.device, mean=ds.mean, std=ds.std, channels_last=rt.channels_last,
                       image_size=tuple(self.input_size) if self.input_size != native else None)
         self.train_loader = make_loader(ds.train, batch_size=bs, train=True, seed=cfg.train.seed, augment=aug,
                                         drop_last=True, rank=self.dist.rank, world_size=ws,
-                                        num_workers=d.num_workers, **common)
+                                        num_workers=d.num_workers, sample_weights=sample_weights, **common)
         self.eval_loader = lambda split: make_loader(split, batch_size=d.eval_batch_size, train=False,
                                                      seed=cfg.train.seed, augment=None, drop_last=False,
                                                      num_workers=d.num_workers, **common)

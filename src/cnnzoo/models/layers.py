@@ -1,5 +1,5 @@
-"""Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block and
-the arithmetic of feature-map sizes.
+"""Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block,
+stochastic depth (DropPath) and the arithmetic of feature-map sizes.
 
 Only what more than one family uses lives here, and a family imports it from here, never from
 another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
@@ -62,6 +62,40 @@ class SqueezeExcite(nn.Module):
         z = x.mean(dim=(2, 3))                              # squeeze: (B, C)
         s = self.gate(self.fc2(self.act(self.fc1(z))))      # excite: one gate per channel
         return x * s[:, :, None, None]                      # scale
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al., 2016, "Deep Networks with Stochastic Depth"): in training,
+    drop a residual branch for a whole image with probability ``p``, and scale the kept branches by
+    ``1 / (1 - p)`` so that the expected output is unchanged; at evaluation, the identity. Put on
+    a residual branch before the addition (``x + drop_path(f(x))``), as timm does.
+    """
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"drop path rate must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:.3g}"
+
+
+def drop_path_rates(rate: float, blocks: int) -> list[float]:
+    """The paper's linear decay rule: block ``i`` of ``blocks`` drops with ``rate * i / (blocks - 1)``,
+    from 0 at the input to ``rate`` at the last block (timm's ``drop_path_rate``)."""
+    if not 0.0 <= rate < 1.0:
+        from ..errors import ModelError
+
+        raise ModelError(f"drop_path must be in [0, 1), got {rate}")
+    return [rate * i / max(1, blocks - 1) for i in range(blocks)]
 
 
 # A spatial step: (kernel, stride, padding) or (kernel, stride, padding, ceil_mode).

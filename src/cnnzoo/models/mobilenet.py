@@ -33,6 +33,8 @@ What we changed, and why:
   multiples of 8 under a width multiplier, dropout 0.2 before the classifier, BatchNorm with
   eps=1e-3 and momentum 0.01 in v3. v1 uses the same conventions (the paper gives only rounded
   counts: 4.2M parameters and 569M multiply-adds at width 1).
+- ``drop_path`` (v2; off by default): stochastic depth on the inverted residuals that have a
+  shortcut, rising linearly with depth to ``drop_path`` (as timm's ``drop_path_rate``).
 - Initialization as torchvision: He normal (fan-out) for convolutions, N(0, 0.01) for linear layers,
   zero biases, BatchNorm at one and zero.
 """
@@ -47,7 +49,7 @@ from torch import nn
 
 from ..errors import ModelError, did_you_mean
 from .base import ZooModel, wants_small_input
-from .layers import ConvBNAct, SqueezeExcite
+from .layers import ConvBNAct, DropPath, SqueezeExcite, drop_path_rates
 from .registry import Paper, Reference, register_model
 
 PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
@@ -83,7 +85,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, expanded: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  act: Callable[..., nn.Module] = nn.ReLU6, se: bool = False, bn_eps: float = 1e-5,
-                 bn_momentum: float = 0.1) -> None:
+                 bn_momentum: float = 0.1, drop_path: float = 0.0) -> None:
         super().__init__()
         conv = partial(ConvBNAct, bn_eps=bn_eps, bn_momentum=bn_momentum)
         layers: list[nn.Module] = []
@@ -95,10 +97,12 @@ class InvertedResidual(nn.Module):
         layers.append(conv(expanded, out_channels, 1, act=None))   # linear bottleneck: no activation
         self.block = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_channels == out_channels
+        # stochastic depth acts on the residual branch only, so only where there is a shortcut
+        self.drop_path = DropPath(drop_path) if drop_path > 0 and self.use_residual else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out if self.use_residual else out
+        return x + self.drop_path(out) if self.use_residual else out
 
 
 class _MobileNet(ZooModel):
@@ -186,12 +190,14 @@ class MobileNetV2(_MobileNet):
     """A 3x3 stride-2 stem, 17 inverted residual blocks, a 1x1 conv to 1280 channels, pooling, linear."""
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
-                 width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None) -> None:
+                 width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None,
+                 drop_path: float = 0.0) -> None:
         _check_width(width_mult)
         small = wants_small_input(image_size, small_input)
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=8 if small else 32)
         self.small_input = small
+        rates = iter(drop_path_rates(drop_path, sum(n for _, _, n, _ in V2_SETTINGS)))
         channels = make_divisible(32 * width_mult)
         layers: list[nn.Module] = [ConvBNAct(in_channels, channels, 3, stride=1 if small else 2, act=nn.ReLU6)]
         first_stride2 = True
@@ -200,7 +206,8 @@ class MobileNetV2(_MobileNet):
                 s, first_stride2 = 1, False
             out = make_divisible(c * width_mult)
             for i in range(n):
-                layers.append(InvertedResidual(channels, channels * t, out, 3, s if i == 0 else 1))
+                layers.append(InvertedResidual(channels, channels * t, out, 3, s if i == 0 else 1,
+                                               drop_path=next(rates)))
                 channels = out
         # The last layer does not shrink below 1280 channels for width multipliers under 1.
         last = make_divisible(V2_LAST_CHANNEL * max(1.0, width_mult))

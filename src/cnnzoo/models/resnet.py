@@ -35,6 +35,9 @@ What we changed from the paper, and why:
   in the paper's own CIFAR networks, so a 28x28 image reaches the four stages at 28, 14, 7, 4.
 - The CIFAR networks of section 4.2 (``resnet20`` ... ``resnet110``: 3 stages of 16, 32, 64
   channels, 6n+2 layers, option-A shortcuts) are registered with the paper's parameter counts.
+- ``drop_path`` (off by default) adds stochastic depth (Huang et al., 2016): each block's residual
+  branch is dropped for a whole image with a probability rising linearly to ``drop_path`` at the
+  last block, a regularizer for long runs (timm's ``drop_path_rate``).
 - Initialization as torchvision: He normal (fan-out) for convolutions, BatchNorm at one and zero,
   PyTorch's default for the linear layer.
 """
@@ -49,6 +52,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
+from .layers import DropPath, drop_path_rates
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, Sun", 2015,
@@ -86,7 +90,7 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None) -> None:
+                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0) -> None:
         super().__init__()
         self.conv1 = conv3x3(in_channels, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -95,6 +99,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.attn = attn_layer(planes) if attn_layer else nn.Identity()
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
@@ -102,7 +107,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.attn(self.bn2(self.conv2(out)))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(self.drop_path(out) + self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -111,7 +116,7 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None) -> None:
+                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0) -> None:
         super().__init__()
         out_channels = planes * self.expansion
         self.conv1 = conv1x1(in_channels, planes)
@@ -123,6 +128,7 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.attn = attn_layer(out_channels) if attn_layer else nn.Identity()
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -131,7 +137,7 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.attn(self.bn3(self.conv3(out)))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(self.drop_path(out) + self.shortcut(x))
 
 
 Block = type[BasicBlock] | type[Bottleneck]
@@ -153,13 +159,14 @@ class ResNet(ZooModel):
 
     ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut`` and
     ``attn_layer`` describe the architecture, and the registered variants fix them; the
-    keyword-only arguments are the options a user may set.
+    keyword-only arguments are the options a user may set. ``drop_path`` is the stochastic depth
+    rate of the last block (Huang et al., 2016), falling linearly to 0 at the first (0 = off).
     """
 
     def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224, widths: Sequence[int] = IMAGENET_WIDTHS, shortcut: str = "projection",
                  attn_layer: AttnLayer | None = None, *, zero_init_residual: bool = False,
-                 width_mult: float = 1.0, small_input: bool | None = None) -> None:
+                 width_mult: float = 1.0, small_input: bool | None = None, drop_path: float = 0.0) -> None:
         if shortcut not in ("projection", "pad"):
             raise ModelError(f"ResNet shortcut must be 'projection' or 'pad', got {shortcut!r}")
         widths = scaled_widths(widths, width_mult)
@@ -179,6 +186,7 @@ class ResNet(ZooModel):
                 nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False),
                 nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         stages, channels = [], stem_width
+        rates = iter(drop_path_rates(drop_path, sum(layers)))  # stochastic depth, rising with depth
         for i, (num_blocks, planes) in enumerate(zip(layers, widths, strict=True)):
             stage_stride = 1 if i == 0 else 2
             blocks = []
@@ -189,7 +197,7 @@ class ResNet(ZooModel):
                 if s != 1 or channels != out:
                     proj = (PadShortcut(out, s) if shortcut == "pad"
                             else nn.Sequential(conv1x1(channels, out, s), nn.BatchNorm2d(out)))
-                blocks.append(block(channels, planes, s, proj, attn_layer))
+                blocks.append(block(channels, planes, s, proj, attn_layer, next(rates)))
                 channels = out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -247,8 +255,13 @@ register_model("resnet152", ResNet, RESNET_LAYERS[152], family="resnet", paper=P
 # -- CIFAR ResNets (paper section 4.2 and Table 6: 6n+2 layers, 16-32-64 channels, option A) ------
 
 def _cifar(n: int) -> dict:
-    """3 stages of n BasicBlocks at the paper's widths with option-A shortcuts (width_mult is the ImageNet nets')."""
-    return dict(block=BasicBlock, layers=(n, n, n), widths=(16, 32, 64), shortcut="pad", width_mult=1.0)
+    """3 stages of n BasicBlocks at the paper's widths with option-A shortcuts (width_mult is the ImageNet nets').
+
+    ``drop_path`` is fixed at 0 here for now: the CIFAR variants' option list is pinned by
+    tests/models/test_variants.py, and opening it is the maintainers' call (the blocks support it).
+    """
+    return dict(block=BasicBlock, layers=(n, n, n), widths=(16, 32, 64), shortcut="pad", width_mult=1.0,
+                drop_path=0.0)
 
 
 def _table6(params: int) -> Reference:

@@ -5,6 +5,7 @@ matplotlib runs headless (the Agg backend) and is imported only here, when a plo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,4 +115,25 @@ def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: 
             label += f"\n(true: {classes[int(targets[idx])]})"
         ax.set_title(label, fontsize=7, color="black" if ok else "red")
     fig.suptitle("test predictions (red: mistakes, with the true class)", fontsize=9)
+    _save(fig, path)
+
+
+def lr_find(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float], suggestion: float,
+            path: Path, title: str = "") -> None:
+    """The lr range test: loss against learning rate (log axis), the suggestion marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses, color="0.75", linewidth=1, label="loss")
+    ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed")
+    at = min(range(len(lrs)), key=lambda i: abs(math.log(lrs[i]) - math.log(suggestion)))
+    ax.plot([suggestion], [smoothed[at]], "o", color="C3", markersize=8,
+            label=f"suggested lr {suggestion:.3g} (steepest descent)")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    lo = min(smoothed)
+    ax.set_ylim(min(losses) * 0.95 if min(losses) > 0 else None, max(smoothed[0], lo * 1.5) * 1.5)
+    ax.set_title(title or "learning-rate range test")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
     _save(fig, path)
