@@ -52,7 +52,7 @@ def test_a_fixed_option_is_refused_with_the_variant_to_use_instead():
         create_model("mobilenet_v3_small", arch="large")
     # No variant to point to: the message lists what can be set instead.
     with pytest.raises(ModelError, match=r"resnet20 fixes width_mult=1.0.*its options are: zero_init_residual, "
-                                         r"small_input$"):
+                                         r"small_input, drop_path$"):
         create_model("resnet20", width_mult=0.5)
     with pytest.raises(ModelError, match=r"resnet18 fixes block=BasicBlock"):
         create_model("resnet18", block=nn.Identity)

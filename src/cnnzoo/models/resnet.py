@@ -255,13 +255,10 @@ register_model("resnet152", ResNet, RESNET_LAYERS[152], family="resnet", paper=P
 # -- CIFAR ResNets (paper section 4.2 and Table 6: 6n+2 layers, 16-32-64 channels, option A) ------
 
 def _cifar(n: int) -> dict:
-    """3 stages of n BasicBlocks at the paper's widths with option-A shortcuts (width_mult is the ImageNet nets').
-
-    ``drop_path`` is fixed at 0 here for now: the CIFAR variants' option list is pinned by
-    tests/models/test_variants.py, and opening it is the maintainers' call (the blocks support it).
-    """
-    return dict(block=BasicBlock, layers=(n, n, n), widths=(16, 32, 64), shortcut="pad", width_mult=1.0,
-                drop_path=0.0)
+    """3 stages of n BasicBlocks at the paper's widths with option-A shortcuts (width_mult is the ImageNet
+    nets'). ``drop_path`` stays an option: stochastic depth was introduced on exactly these networks
+    (Huang et al. 2016 trained ResNet-110 and deeper on CIFAR with it)."""
+    return dict(block=BasicBlock, layers=(n, n, n), widths=(16, 32, 64), shortcut="pad", width_mult=1.0)
 
 
 def _table6(params: int) -> Reference:
