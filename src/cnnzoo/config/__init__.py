@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from .loading import (
     DEFAULT_RECIPE,
+    annotated_yaml,
     config_yaml,
     dump_config,
     find_recipe,
@@ -55,6 +56,6 @@ __all__ = [
     "DEFAULT_RECIPE", "META_KEYS", "OPTIMIZERS", "SCHEDULES", "SECTIONS",
     "AugmentConfig", "Config", "DataConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
     "ScheduleConfig", "ScheduleName", "TrainConfig",
-    "all_keys", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
+    "all_keys", "annotated_yaml", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
     "parse_override", "recipe_dirs", "reference_markdown", "validate",
 ]
