@@ -76,8 +76,8 @@ def test_provenance_of_a_base_chain_names_the_upper_file(tmp_path):
 
 
 @pytest.mark.parametrize("kw, fragment", [
-    ({"model": "resnt"}, "--model resnt: unknown model 'resnt' (did you mean 'resnet"),
-    ({"overrides": {"data.dataset": "fashon"}}, "--dataset: unknown dataset 'fashon' (did you mean 'fashion-mnist'?)"),
+    ({"model": "resnt"}, "unknown model 'resnt' (did you mean 'resnet"),
+    ({"overrides": {"data.dataset": "fashon"}}, "unknown dataset 'fashon' (did you mean 'fashion-mnist'?)"),
 ])
 def test_unknown_model_and_dataset_fail_when_resolved(kw, fragment):
     with pytest.raises(ConfigError) as e:
@@ -95,7 +95,7 @@ def test_print_config_refuses_unknown_names(capsys):
 
 def test_unknown_model_in_a_file_names_file_and_line(tmp_path):
     p = write(tmp_path, "train:\n  epochs: 1\nmodel:\n  name: nosuchnet\n")
-    with pytest.raises(ConfigError, match=rf"{p}:4: unknown model 'nosuchnet'"):
+    with pytest.raises(ConfigError, match=r"unknown model 'nosuchnet'.*\(.*my.yaml:4\)$"):
         load_config(p)
 
 

@@ -32,6 +32,7 @@ from .loading import (
     load_config,
     parse_override,
     recipe_dirs,
+    short_path,
 )
 from .reference import reference_markdown
 from .schema import (
@@ -57,5 +58,5 @@ __all__ = [
     "AugmentConfig", "Config", "DataConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
     "ScheduleConfig", "ScheduleName", "TrainConfig",
     "all_keys", "annotated_yaml", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
-    "parse_override", "recipe_dirs", "reference_markdown", "validate",
+    "parse_override", "recipe_dirs", "reference_markdown", "short_path", "validate",
 ]

@@ -263,8 +263,8 @@ def _canonical_names(cfg: Config, source: Source) -> None:
         try:
             value = resolve(cfg.get(key))
         except CnnzooError as err:
-            loc = source.of(key)
-            raise ConfigError(f"{loc + ': ' if loc else ''}{err}") from None
+            loc = source.of(key)  # at the end: the message is about the name, wherever it was written
+            raise ConfigError(f"{err} ({loc})" if loc else str(err)) from None
         section, _, field_ = key.partition(".")
         setattr(getattr(cfg, section), field_, value)
 
@@ -290,21 +290,25 @@ def config_yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100)
 
 
+def short_path(text: str | Path) -> str:
+    """A recipe's path as configs/NAME.yaml (where it lives in the repository), another path
+    relative to the current folder when it is under it (also inside a longer text)."""
+    import os
+
+    text = str(text)
+    for d in recipe_dirs():
+        for form in dict.fromkeys((str(d.resolve()), str(d))):
+            text = text.replace(form + os.sep, "configs/")
+    return text.replace(os.getcwd() + os.sep, "")
+
+
 def annotated_yaml(cfg: Config, origins: Mapping[str, str]) -> str:
     """The resolved configuration as YAML with, beside each value, where it came from (what
     ``--print-config`` shows): ``# schema default``, ``# defaults configs/defaults.yaml:9``,
     ``# recipe configs/resnet.yaml:16``, ``# --config my.yaml:2``, ``# --lr``, ``# --set optim.lr``.
     Comments aside it is :func:`config_yaml`'s content, readable back by load_config."""
-    import os
-
-    # Recipes as configs/NAME.yaml (where they live in the repository), other paths relative to here.
-    prefixes = [(str(d.resolve()) + os.sep, "configs/") for d in recipe_dirs()] + [(os.getcwd() + os.sep, "")]
-
     def origin(key: str) -> str:
-        text = origins.get(key, "schema default")
-        for prefix, short in prefixes:
-            text = text.replace(prefix, short)
-        return text
+        return short_path(origins.get(key, "schema default"))
 
     lines: list[str] = []
 

@@ -124,9 +124,10 @@ def leaderboard(runs: Sequence[RunRecord]) -> list[Row]:
 
 
 def _labels(runs: Sequence[RunRecord]) -> list[str]:
-    """The model's name; where two runs share it, the run folder's name too (and its parent's)."""
-    labels = [r.model for r in runs]
-    for widen in (lambda r: f"{r.model} ({r.name})", lambda r: f"{r.model} ({r.path.parent.name}/{r.name})"):
+    """The network's name (with its non-default options: resnet18 (width_mult=0.25)); where two runs
+    share it, the run folder's name too (and its parent's)."""
+    labels = [r.label for r in runs]
+    for widen in (lambda r: f"{r.label} ({r.name})", lambda r: f"{r.label} ({r.path.parent.name}/{r.name})"):
         labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels)]
     seen: dict[str, int] = {}
     out = []

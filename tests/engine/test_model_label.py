@@ -1,0 +1,77 @@
+"""What a run trained is named the same unambiguous way everywhere it is shown (issue 15, item 3):
+`--model resnet` trains resnet18 at a quarter width, which is not the resnet18 of `cnnzoo models`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.cli import main
+
+LABEL = "resnet18 (width_mult=0.25)"
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory, fashion_dir) -> tuple[Path, str]:
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("runs") / "resnet"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert main(["train", "--model", "resnet", "--data-dir", str(fashion_dir), "--offline", "--epochs", "1",
+                     "--batch-size", "256", "--set", "train.max_steps=1", "train.tta_flip=false",
+                     "output.plots=false", "--out", str(out)]) == 0
+    return out, text.getvalue()
+
+
+def test_banner_summary_and_final_table_name_the_width(resnet_run):
+    run, printed = resnet_run
+    s = json.loads((run / "summary.json").read_text())
+    assert s["model"] == "resnet18" and s["model_label"] == LABEL and s["model_options"] == {"width_mult": 0.25}
+    assert f"training {LABEL}, 0.70M params" in printed
+    assert any(line.split() == ["model", *LABEL.split()] for line in printed.splitlines())
+
+
+def test_summary_of_a_run_and_of_a_recipe_show_what_was_trained(resnet_run, capsys):
+    run, _ = resnet_run
+    s = json.loads((run / "summary.json").read_text())
+    for argv in (["summary", str(run), "--json"], ["summary", "resnet", "--recipe", "--json"]):
+        assert main(argv) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["label"] == LABEL and got["input"] == [1, 28, 28] and got["num_classes"] == 10
+        assert got["params"] == s["params"]
+    # The alias alone is the network at its defaults, and says which command shows the recipe's.
+    assert main(["summary", "resnet", "--input", "1,28,28", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("resnet18 (resnet, 2015)") and "'cnnzoo summary resnet --recipe'" in out
+
+
+def test_leaderboard_and_report_name_the_width(resnet_run, tmp_path):
+    from cnnzoo.report.compare import compare
+    from cnnzoo.report.html import write_report
+
+    run, _ = resnet_run
+    result = compare([run], tmp_path / "cmp")
+    assert result.rows[0].label == LABEL
+    assert f"| {LABEL} " in (tmp_path / "cmp" / "leaderboard.md").read_text()
+    page = Path(write_report(run, out=tmp_path / "r.html")).read_text()
+    assert LABEL in page
+
+
+def test_resolve_trained_names_recipes_runs_and_plain_networks():
+    from cnnzoo import resolve_trained
+
+    assert resolve_trained("resnet", recipe=True).label == LABEL
+    assert resolve_trained("resnet").label == "resnet18"  # the alias: the network at its defaults
+    assert resolve_trained("cnn", recipe=True).label == "convnet"
+
+
+def test_models_lists_what_each_recipe_trains_and_suggests_aliases(capsys):
+    assert main(["models", "resnet*"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.split() == ["resnet", *LABEL.split()] for line in out.splitlines())
+    assert main(["models", "resnt"]) == 2
+    assert "did you mean 'resnet'" in capsys.readouterr().err
