@@ -75,3 +75,20 @@ def test_models_lists_what_each_recipe_trains_and_suggests_aliases(capsys):
     assert any(line.split() == ["resnet", *LABEL.split()] for line in out.splitlines())
     assert main(["models", "resnt"]) == 2
     assert "did you mean 'resnet'" in capsys.readouterr().err
+
+
+def test_eval_of_the_test_split_reads_only_the_test_files_and_never_downloads(resnet_run, fashion_dir, tmp_path,
+                                                                               capsys):
+    import shutil
+
+    run, _ = resnet_run
+    only_test = tmp_path / "fashion-mnist"
+    only_test.mkdir()
+    for f in fashion_dir.glob("t10k-*"):
+        shutil.copy(f, only_test / f.name)
+    assert main(["eval", str(run), "--data-dir", str(only_test), "--out", str(tmp_path / "e.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 200
+    # The validation split needs the training files: not there, and not downloaded either.
+    assert main(["eval", str(run), "--data-dir", str(only_test), "--split", "val", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "could not download" not in err and "'cnnzoo data fetch fashion-mnist' downloads it" in err
