@@ -48,8 +48,9 @@ class TrainedModel:
                               "images; give it (cnnzoo summary: --input C,H,W --num-classes N)")
         from .models import create_model, meta_model
 
+        assert self.num_classes is not None and self.in_channels is not None and self.image_size is not None
         make = meta_model if meta else create_model
-        return make(self.name, num_classes=self.num_classes, in_channels=self.in_channels,  # type: ignore[arg-type]
+        return make(self.name, num_classes=self.num_classes, in_channels=self.in_channels,
                     image_size=self.image_size, **self.options)
 
 
@@ -65,13 +66,14 @@ def resolve_trained(target: str | Path, *, recipe: bool = False) -> TrainedModel
 
     path = Path(target)
     if recipe:
-        if find_recipe(str(target)) is None:
+        file = find_recipe(str(target))
+        if file is None:
             from .config import list_recipes
             from .errors import did_you_mean
 
             raise ConfigError(f"no recipe '{target}'{did_you_mean(str(target), list_recipes())}; "
                               f"recipes: {', '.join(list_recipes())}")
-        return _from_config(load_config(model=str(target)), f"recipe {short_path(find_recipe(str(target)))}")
+        return _from_config(load_config(model=str(target)), f"recipe {short_path(file)}")
     if path.is_dir():
         if not (path / "config.yaml").is_file():
             raise ConfigError(f"{path} is not a cnnzoo run directory (no config.yaml)")

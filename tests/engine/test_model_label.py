@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,11 @@ def test_leaderboard_and_report_name_the_width(resnet_run, tmp_path):
     run, _ = resnet_run
     result = compare([run], tmp_path / "cmp")
     assert result.rows[0].label == LABEL
-    assert f"| {LABEL} " in (tmp_path / "cmp" / "leaderboard.md").read_text()
+    md = (tmp_path / "cmp" / "leaderboard.md").read_text()
+    assert f"| {LABEL} " in md
+    # Paths in leaderboard.md are all relative to it, the runs as the plots (issue 15, item 11).
+    rel = Path(os.path.relpath(run.resolve(), (tmp_path / "cmp").resolve())).as_posix()
+    assert f"- `{LABEL}`: [{rel}]({rel})" in md and str(run) not in md
     page = Path(write_report(run, out=tmp_path / "r.html")).read_text()
     assert LABEL in page
 
@@ -92,3 +97,13 @@ def test_eval_of_the_test_split_reads_only_the_test_files_and_never_downloads(re
     assert main(["eval", str(run), "--data-dir", str(only_test), "--split", "val", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not download" not in err and "'cnnzoo data fetch fashion-mnist' downloads it" in err
+
+
+def test_options_are_shown_where_the_docs_say(capsys):
+    """configuration.md sends a reader to `cnnzoo summary NAME` for a model's options (item 11)."""
+    from cnnzoo.config import reference_markdown
+
+    assert "`cnnzoo summary NAME` lists them" in reference_markdown()
+    assert main(["summary", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    assert "options (--set model.kwargs.NAME=VALUE): zero_init_residual=False, width_mult=1.0, small_input=None" in out

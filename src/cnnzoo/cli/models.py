@@ -138,8 +138,8 @@ def _summary(args: argparse.Namespace) -> int:
     if (args.input is None and None in (what.in_channels, what.image_size)) or \
             (args.num_classes is None and what.num_classes is None):
         what.build()  # ConfigError: a folder dataset's input is known only from its images
-    shape = args.input or (what.in_channels, what.image_size, what.image_size)
-    num_classes = args.num_classes if args.num_classes is not None else what.num_classes
+    shape: tuple[int, int, int] = args.input or (what.in_channels, what.image_size, what.image_size)
+    num_classes: int = args.num_classes if args.num_classes is not None else what.num_classes
     model = meta_model(info.name, num_classes=num_classes, in_channels=shape[0], image_size=min(shape[1:]),
                        **what.options)
     prof = profile(model, shape)

@@ -132,7 +132,8 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, offlin
         empty = Split(test.images[:0], test.labels[:0])
         mean, std = channel_stats(test)
         return Dataset(spec.name, list(spec.classes), empty, None, test, mean, std, spec.flip, str(loc.path),
-                       int(test.images.shape[1]), tuple(test.images.shape[2:]), False, loc.where)
+                       int(test.images.shape[1]), (int(test.images.shape[2]), int(test.images.shape[3])), False,
+                       loc.where)
     loc = locate(spec, data_dir, offline=offline, download=download, progress=progress)
     if spec.kind == "idx":
         classes = list(spec.classes)

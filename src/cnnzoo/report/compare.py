@@ -330,7 +330,9 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
     md = [f"# Leaderboard: {datasets}", "", intro, "", markdown_table(rows), ""]
     for name, alt in plots:
         md += [f"![{alt}]({name})", ""]
-    md += ["Runs:", ""] + [f"- `{r.label}`: {r.run.path}" for r in rows] + [""]
+    # Every path in the page relative to it, as the plots are: the folder can move with its runs.
+    md += ["Runs (relative to this folder):", ""] + [
+        f"- `{r.label}`: [{_relative(r.run.path, out)}]({_relative(r.run.path, out)})" for r in rows] + [""]
     write("leaderboard.md", "\n".join(md))
 
     cells = table_rows(rows)
