@@ -124,3 +124,11 @@ def test_a_key_under_the_wrong_section_suggests_the_right_one(tmp_path, text, hi
     key = text.split(":")[0] + "." + text.split("\n")[1].split(":")[0].strip()
     with pytest.raises(ConfigError, match=hint.replace("?", r"\?").replace(".", r"\.")):
         load_config(sets=[f"{key}=1"])
+
+
+def test_a_files_folder_dataset_is_left_to_the_data_loader(tmp_path):
+    """A run's config.yaml read back from another folder may name an image folder relative to where it
+    trained: loading the config does not judge it (a near-miss of a built-in name is still refused)."""
+    assert load_config(write(tmp_path, "data:\n  dataset: my_photos\n")).data.dataset == "my_photos"
+    with pytest.raises(ConfigError, match="did you mean 'fashion-mnist'"):
+        load_config(write(tmp_path, "data:\n  dataset: fashion-mnst\n"))

@@ -264,6 +264,10 @@ def _canonical_names(cfg: Config, source: Source) -> None:
             value = resolve(cfg.get(key))
         except CnnzooError as err:
             loc = source.of(key)  # at the end: the message is about the name, wherever it was written
+            if key == "data.dataset" and source.kind.get(key) not in (None, "flag") and "did you mean" not in str(err):
+                # A file's dataset may be a folder relative to where it was trained (a run's config.yaml
+                # read back from elsewhere): loading the data judges it, as it always has.
+                continue
             raise ConfigError(f"{err} ({loc})" if loc else str(err)) from None
         section, _, field_ = key.partition(".")
         setattr(getattr(cfg, section), field_, value)
