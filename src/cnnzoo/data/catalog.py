@@ -191,6 +191,11 @@ def _key(name: str) -> str:
     return SPELLINGS.get(key, key)
 
 
+# Names that are no dataset on disk but that a command gives a meaning (`cnnzoo bench --dataset
+# synthetic`: random images of the right shape, see cnnzoo.engine.bench).
+SPECIAL_NAMES = ("synthetic",)
+
+
 def canonical_dataset(name: str) -> str:
     """The one spelling of a dataset name (``Fashion_MNIST`` -> ``fashion-mnist``), which names the
     run folder; ``folder`` and paths of image folders are kept as they are. DataError for an
@@ -200,6 +205,8 @@ def canonical_dataset(name: str) -> str:
     key = _key(name)
     if key in DATASETS:
         return DATASETS[key].name
+    if key in SPECIAL_NAMES:
+        return key
     if os.sep in name or "/" in name or name.startswith((".", "~")) or os.path.isdir(name):
         return name
     get_spec(name)  # raises, with the suggestions
