@@ -40,6 +40,7 @@ _LAZY = {
     "Trainer": "cnnzoo.engine.trainer",
     "Callback": "cnnzoo.engine.callbacks",
     "load_run": "cnnzoo.engine.checkpoint",
+    "resolve_trained": "cnnzoo.trained",
 }
 
 __all__ = [

@@ -296,3 +296,12 @@ def test_resume_may_extend_epochs_but_not_change_the_recipe(trained_run, tmp_pat
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a cnnzoo run directory" in capsys.readouterr().err
+
+
+def test_readme_lists_every_file_a_run_writes(trained_run):
+    """The README's run-folder listing names everything `cnnzoo train` writes (issue 15, item 11)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("runs/<time>-<model>-<dataset>/"):]
+    block = block[:block.index("```")]
+    written = {p.name for p in trained_run.iterdir()} | {p.name for p in trained_run.glob("*/*")}
+    assert written and all(name in block for name in written), sorted(n for n in written if n not in block)

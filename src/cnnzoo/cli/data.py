@@ -38,11 +38,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
     s = sub.add_parser("info", parents=parents, help="where a dataset is, its splits, classes and statistics",
                        description="Describe a dataset: where it was found, split sizes, classes, image "
-                                   "shape, per-channel mean/std. Downloads it if it is nowhere on disk, "
-                                   "unless --offline.")
+                                   "shape, per-channel mean/std. Reads what is on disk and never downloads "
+                                   "('cnnzoo data fetch NAME' does).")
     s.add_argument("name", metavar="NAME", help="a dataset name, 'folder' (with --data-dir), or a folder path")
     s.add_argument("--data-dir", metavar="DIR", help="look here first (for 'folder': the root)")
-    s.add_argument("--offline", action="store_true", help="never touch the network")
+    s.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # info never downloads anyway
     s.add_argument("--image-size", type=int, metavar="N", help="folders: decode size (default: most common)")
     s.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -51,7 +51,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("fetch", parents=parents, help="download a dataset and verify its checksums",
                        description="Download a built-in dataset's official files from the first mirror "
                                    "that has them, verify the pinned checksums, and keep them in DIR "
-                                   "(default: the user cache). Files already there and correct are kept.")
+                                   "(default: the user cache). Files already there and correct are kept; "
+                                   "without --dest, a complete copy found elsewhere in the search order "
+                                   "(--data-dir aside) is named and nothing is downloaded.")
     s.add_argument("name", metavar="NAME")
     s.add_argument("--dest", metavar="DIR", help="download into DIR instead of the cache")
     s.add_argument("--quiet", action="store_true", help="no progress output")
@@ -115,9 +117,15 @@ def _info(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..data.catalog import get_spec
-    from ..data.sources import fetch
+    from ..data.sources import fetch, find
 
     spec = get_spec(args.name)
+    if args.dest is None and spec.kind != "folder":
+        found, _ = find(spec)
+        if found is not None and found.where != "cache":  # a copy in the cache is verified below
+            print(f"{spec.name} is already in {found.path} ({found.where}): nothing downloaded "
+                  f"('cnnzoo data verify {spec.name}' checks it; --dest DIR downloads a copy there)")
+            return 0
     dest = fetch(spec, args.dest, progress=False if args.quiet else None)
     print(f"{spec.name}: {', '.join(f.name for f in spec.files)} verified in {dest}")
     return 0

@@ -71,7 +71,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="sets", action="extend",
                    help="override any config key, e.g. --set train.epochs=3 optim.lr=0.1")
     p.add_argument("--print-config", action="store_true",
-                   help="print the resolved configuration as YAML and exit without training")
+                   help="print the resolved configuration as YAML, each value with where it came from "
+                        "(schema default, defaults.yaml, recipe, --config file, flag), and exit without training")
     p.set_defaults(handler=run_train)
 
     f = sub.add_parser("lr-find", parents=parents, help="suggest a learning rate (the lr range test)",
@@ -126,8 +127,9 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
-def resolve_train_config(args: argparse.Namespace) -> Any:
-    """The Config a `cnnzoo train` command line asks for (also used by `compare` and `bench`)."""
+def resolve_train_config(args: argparse.Namespace, origins: dict[str, str] | None = None) -> Any:
+    """The Config a `cnnzoo train` command line asks for (also used by `compare` and `bench`);
+    ``origins`` is filled with where each value came from (see load_config)."""
     from pathlib import Path
 
     from ..config import load_config, parse_override
@@ -160,19 +162,20 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
                 "; under torchrun every machine must see the run directory (put it on a shared filesystem)"
                 if shared else ""))
         overrides["output.dir"] = None
-        return load_config(run / "config.yaml", overrides=overrides, sets=args.sets)
-    return load_config(args.config, model=args.model, overrides=overrides, sets=args.sets)
+        return load_config(run / "config.yaml", overrides=overrides, sets=args.sets, origins=origins)
+    return load_config(args.config, model=args.model, overrides=overrides, sets=args.sets, origins=origins)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ..engine.stop import Interrupted
     from ..training import train
 
-    cfg = resolve_train_config(args)
+    origins: dict[str, str] = {}
+    cfg = resolve_train_config(args, origins)
     if args.print_config:
-        import yaml
+        from ..config import annotated_yaml
 
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100), end="")
+        print(annotated_yaml(cfg, origins), end="")
         return 0
     try:
         # With --resume, --out (or output.dir) names a folder to continue the run in, as a copy.

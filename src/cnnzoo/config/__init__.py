@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from .loading import (
     DEFAULT_RECIPE,
+    annotated_yaml,
     config_yaml,
     dump_config,
     find_recipe,
@@ -31,6 +32,7 @@ from .loading import (
     load_config,
     parse_override,
     recipe_dirs,
+    short_path,
 )
 from .reference import reference_markdown
 from .schema import (
@@ -56,6 +58,6 @@ __all__ = [
     "DEFAULT_RECIPE", "META_KEYS", "OPTIMIZERS", "SCHEDULES", "SECTIONS",
     "AugmentConfig", "Config", "DataConfig", "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
     "ScheduleConfig", "ScheduleName", "TrainConfig",
-    "all_keys", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
-    "parse_override", "recipe_dirs", "reference_markdown", "validate",
+    "all_keys", "annotated_yaml", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
+    "parse_override", "recipe_dirs", "reference_markdown", "short_path", "validate",
 ]

@@ -23,7 +23,7 @@ import yaml
 from ..errors import ConfigError, did_you_mean, short_repr, short_text
 from ..paths import describe
 from .schema import SECTIONS, Config
-from .validation import Source, all_keys, validate
+from .validation import Source, all_keys, key_hint, validate
 from .yaml_reader import parse_yaml, read_yaml_file
 
 # The default job: `cnnzoo train` with no arguments.
@@ -47,10 +47,14 @@ def list_recipes() -> list[str]:
 
 
 def find_recipe(name: str) -> Path | None:
-    for d in recipe_dirs():
-        p = d / f"{name}.yaml"
-        if p.is_file():
-            return p
+    """``configs/<name>.yaml``; the name in any case (``RESNET`` finds resnet.yaml)."""
+    for candidate in dict.fromkeys((name, name.strip().lower())):
+        if not candidate or "/" in candidate or "\\" in candidate:
+            continue
+        for d in recipe_dirs():
+            p = d / f"{candidate}.yaml"
+            if p.is_file():
+                return p
     return None
 
 
@@ -58,15 +62,15 @@ def find_recipe(name: str) -> Path | None:
 # Files
 
 
-def _read_yaml(path: Path, source: Source) -> dict[str, Any]:
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """A file's mapping and the 'file:line' of each of its keys."""
     data, lines = read_yaml_file(path)
     if data is None:
-        return {}
+        return {}, lines
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of sections (model, data, ...), "
                           f"got {type(data).__name__}")
-    source.where.update(lines)
-    return data
+    return data, lines
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,26 +85,29 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _load_layers(path: Path, source: Source, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A file and the chain of `base:` files below it, merged."""
+def _load_layers(path: Path, source: Source, kind: str, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A file and the chain of `base:` files below it, merged. ``kind`` says what the file is to the
+    user (a recipe, the --config file), for --print-config; the files below it are recipes or bases."""
     try:
         path = path.resolve()
     except (RuntimeError, OSError):  # a symlink loop
         raise ConfigError(f"config file {path} {describe(path)}; give a YAML file") from None
     if path in seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
-    data = _read_yaml(path, source)
+    data, lines = _read_yaml(path)
     base = data.get("base")
     merged: dict[str, Any] = {}
     if base is not None:
+        at = lines.get("base") or str(path)
         if not isinstance(base, str):
-            raise ConfigError(f"{source.of('base') or path}: 'base' must name a recipe or a YAML file, "
-                              f"got {short_repr(base)}")
-        candidate = (path.parent / base) if base.endswith((".yaml", ".yml")) else find_recipe(base)
+            raise ConfigError(f"{at}: 'base' must name a recipe or a YAML file, got {short_repr(base)}")
+        by_name = not base.endswith((".yaml", ".yml"))
+        candidate = find_recipe(base) if by_name else (path.parent / base)
         if candidate is None or not candidate.is_file():
             hint = did_you_mean(short_text(base), list_recipes())
-            raise ConfigError(f"{source.of('base') or path}: base recipe '{short_text(base)}' not found{hint}")
-        merged = _load_layers(candidate, source, seen + (path,))
+            raise ConfigError(f"{at}: base recipe '{short_text(base)}' not found{hint}")
+        merged = _load_layers(candidate, source, "recipe" if by_name else "base", seen + (path,))
+    source.add(lines, kind)  # after its bases: this file's lines are the ones that count
     return _merge(merged, {k: v for k, v in data.items() if k not in ("base",)})
 
 
@@ -143,7 +150,7 @@ def _check_override_key(key: str) -> None:
     if key.startswith("model.kwargs.") and len(key.split(".")) == 3:
         return
     if key not in all_keys():
-        raise ConfigError(f"--set: unknown key '{short_text(key)}'" + (did_you_mean(key, all_keys(), n=1) or ""))
+        raise ConfigError(f"--set: unknown key '{short_text(key)}'{key_hint(key)}")
     if key in (*SECTIONS, "data.augment"):
         raise ConfigError(f"--set: '{key}' is a section; set one of its keys, e.g. {key}."
                           f"{[k for k in all_keys() if k.startswith(key + '.')][0].rpartition('.')[2]}=...")
@@ -159,6 +166,7 @@ def load_config(
     model: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     sets: Iterable[str] = (),
+    origins: dict[str, str] | None = None,
 ) -> Config:
     """Resolve a run configuration.
 
@@ -167,51 +175,106 @@ def load_config(
         model: a model name; its recipe ``configs/<model>.yaml`` is used when there is one.
         overrides: dotted keys from command-line shortcuts, e.g. ``{"train.epochs": 3}``.
         sets: ``key=value`` strings from ``--set``.
+        origins: if given, filled with where each value came from (dotted key -> 'recipe
+            configs/resnet.yaml:16', '--lr', ...; keys left at the schema default are absent).
+
+    Which recipe: the one ``model`` names, else (for a ``config`` file without ``base:``) the one
+    its ``model.name`` names, else the default job's. A name is a name however it is spelt:
+    ``RESNET`` and ``resnet`` are the same recipe, and so is an alias (``cnn``) and its network
+    (``convnet``). A recipe's builder arguments (``model.kwargs``) stand only when the name is the
+    recipe's own (``resnet``: resnet18 at a quarter width); a network of the family named by its
+    own name (``resnet18``, ``resnet50``) trains with the family's settings at its own defaults.
     """
     source = Source()
     merged: dict[str, Any] = {}
     defaults = find_recipe("defaults")
     if defaults is not None:
-        merged = _read_yaml(defaults, source)
-    # `--model resnet` names a recipe (configs/resnet.yaml): the recipe's own choice of network
-    # (say resnet18 at a quarter width) stands. `--model resnet50` names a network: it trains with
-    # its family's recipe, without that recipe's builder arguments.
-    chosen, names_recipe = model, False
-    if model is not None:
-        recipe = find_recipe(_recipe_name(model))
-        if recipe is not None:
-            layer = _load_layers(recipe, source)
-            merged = _merge(merged, layer)
-            names_recipe = recipe.stem == model
-            if names_recipe and isinstance(layer.get("model"), dict) and "name" in layer["model"]:
-                chosen = str(layer["model"]["name"])
-    elif config is None:
-        recipe = find_recipe(DEFAULT_RECIPE)
-        if recipe is not None:
-            merged = _merge(merged, _load_layers(recipe, source))
+        merged = _load_layers(defaults, source, "defaults")
+    # The --config file is read first (its model.name may pick the recipe) and layered above it.
+    mine, file_source = None, Source()
     if config is not None:
-        merged = _merge(merged, _load_layers(Path(config), source))
+        mine = _load_layers(Path(config), file_source, "--config")
+    name, from_file = model, False
+    if name is None and (mine is None or not _has_base(Path(config))):  # type: ignore[arg-type]
+        file_model = mine.get("model") if mine is not None else None
+        file_name = file_model.get("name") if isinstance(file_model, dict) else None
+        name, from_file = (file_name, True) if isinstance(file_name, str) else (DEFAULT_RECIPE, False)
+    chosen: str | None = None
+    if name is not None:
+        recipe = find_recipe(_recipe_name(name))
+        if recipe is not None:
+            layer = _load_layers(recipe, source, "recipe")
+            merged = _merge(merged, layer)
+            network = layer.get("model", {}).get("name") if isinstance(layer.get("model"), dict) else None
+            if _same_name(recipe.stem, name):
+                # `--model resnet` names a recipe (configs/resnet.yaml): its own choice of network
+                # (resnet18 at a quarter width) stands.
+                chosen = str(network) if network is not None else None
+            elif isinstance(merged.get("model"), dict):
+                # A network named by itself (resnet50): the recipe's builder arguments were for the
+                # recipe's own choice and do not carry over (--set model.kwargs.NAME=VALUE sets them).
+                merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
+                source.forget("model.kwargs")
+        if chosen is None and model is not None:
+            chosen = model
+    if mine is not None:
+        if from_file and chosen is not None and isinstance(mine.get("model"), dict):
+            mine["model"]["name"] = chosen  # `model.name: resnet` in a file means what --model resnet means
+        merged = _merge(merged, mine)
+        source.where.update(file_source.where)
+        source.kind.update(file_source.kind)
     merged.pop("notes", None)
     layered: dict[str, Any] = {}
-    if chosen is not None:
+    if model is not None and chosen is not None:
         layered = _merge(layered, _nest("model.name", chosen))
-        source.where["model.name"] = "--model"
+        source.set("model.name", f"--model {short_text(model)}")
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         _check_override_key(key)
         layered = _merge(layered, _nest(key, value))
-        source.where[key] = f"--{key.rpartition('.')[2].replace('_', '-')}"
+        source.set(key, f"--{key.rpartition('.')[2].replace('_', '-')}")
     for text in sets:
         key, value = parse_override(text)
         _check_override_key(key)
         layered = _merge(layered, _nest(key, value))
-        source.where[key] = f"--set {key}"
-    if model is not None and not names_recipe and isinstance(merged.get("model"), dict):
-        # A network named by --model: the recipe's builder arguments were for its own choice and do
-        # not carry over (--set model.kwargs.NAME=VALUE sets them).
-        merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
-    return validate(_merge(merged, layered), source)
+        source.set(key, f"--set {key}")
+    cfg = validate(_merge(merged, layered), source)
+    _canonical_names(cfg, source)
+    if origins is not None:
+        origins.update({key: source.origin(key) for key in source.where})
+    return cfg
+
+
+def _has_base(path: Path) -> bool:
+    data, _ = _read_yaml(path)
+    return data.get("base") is not None
+
+
+def _same_name(recipe: str, name: str) -> bool:
+    return recipe.lower() == name.strip().lower()
+
+
+def _canonical_names(cfg: Config, source: Source) -> None:
+    """Check the model and dataset names and write them the one way (``RESNET18`` -> ``resnet18``,
+    ``Fashion_MNIST`` -> ``fashion-mnist``): the run folder is named after them, and a typo fails
+    here, before any data is read, naming where it was written."""
+    from ..data.catalog import canonical_dataset
+    from ..errors import CnnzooError
+    from ..models.registry import resolve_name
+
+    for key, resolve in (("model.name", resolve_name), ("data.dataset", canonical_dataset)):
+        try:
+            value = resolve(cfg.get(key))
+        except CnnzooError as err:
+            loc = source.of(key)  # at the end: the message is about the name, wherever it was written
+            if key == "data.dataset" and source.kind.get(key) not in (None, "flag") and "did you mean" not in str(err):
+                # A file's dataset may be a folder relative to where it was trained (a run's config.yaml
+                # read back from elsewhere): loading the data judges it, as it always has.
+                continue
+            raise ConfigError(f"{err} ({loc})" if loc else str(err)) from None
+        section, _, field_ = key.partition(".")
+        setattr(getattr(cfg, section), field_, value)
 
 
 def _recipe_name(model: str) -> str:
@@ -222,7 +285,7 @@ def _recipe_name(model: str) -> str:
         from ..models.registry import model_info
 
         info = model_info(model)
-    except Exception:  # noqa: BLE001 - an unknown model is reported later, by create_model
+    except Exception:  # noqa: BLE001 - an unknown model is reported later, by _canonical_names
         return model
     for candidate in (info.name, *info.aliases, info.family):
         if find_recipe(candidate) is not None:
@@ -231,8 +294,45 @@ def _recipe_name(model: str) -> str:
 
 
 def config_yaml(cfg: Config) -> str:
-    """The resolved configuration as YAML text (what ``--print-config`` shows and config.yaml holds)."""
+    """The resolved configuration as YAML text (what config.yaml holds)."""
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False, width=100)
+
+
+def short_path(text: str | Path) -> str:
+    """A recipe's path as configs/NAME.yaml (where it lives in the repository), another path
+    relative to the current folder when it is under it (also inside a longer text)."""
+    import os
+
+    text = str(text)
+    for d in recipe_dirs():
+        for form in dict.fromkeys((str(d.resolve()), str(d))):
+            text = text.replace(form + os.sep, "configs/")
+    return text.replace(os.getcwd() + os.sep, "")
+
+
+def annotated_yaml(cfg: Config, origins: Mapping[str, str]) -> str:
+    """The resolved configuration as YAML with, beside each value, where it came from (what
+    ``--print-config`` shows): ``# schema default``, ``# defaults configs/defaults.yaml:9``,
+    ``# recipe configs/resnet.yaml:16``, ``# --config my.yaml:2``, ``# --lr``, ``# --set optim.lr``.
+    Comments aside it is :func:`config_yaml`'s content, readable back by load_config."""
+    def origin(key: str) -> str:
+        return short_path(origins.get(key, "schema default"))
+
+    lines: list[str] = []
+
+    def walk(d: Mapping[str, Any], prefix: str, indent: str) -> None:
+        for k, v in d.items():
+            key = prefix + k
+            if isinstance(v, dict) and v:  # a section, or the model's builder arguments
+                lines.append(f"{indent}{k}:")
+                walk(v, key + ".", indent + "  ")
+                continue
+            text = yaml.safe_dump(v, default_flow_style=True, width=10**6).strip()
+            text = text.removesuffix("...").strip()  # a scalar document ends with '...'
+            lines.append(f"{indent}{k}: {text}".ljust(34) + f"  # {origin(key)}")
+
+    walk(cfg.to_dict(), "", "")
+    return "\n".join(lines) + "\n"
 
 
 def dump_config(cfg: Config, path: Path, header: str = "") -> None:

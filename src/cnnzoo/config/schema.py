@@ -34,7 +34,8 @@ SCHEDULES: tuple[str, ...] = typing.get_args(ScheduleName)
 @dataclass
 class ModelConfig:
     name: str = _f("resnet18", "registered model name or alias (see `cnnzoo models`)")
-    kwargs: dict = _f({}, "keyword arguments for the model builder (e.g. width_mult: 0.5; `cnnzoo models` lists them)")
+    kwargs: dict = _f({}, "keyword arguments for the model builder (e.g. width_mult: 0.5; `cnnzoo summary NAME` lists "
+                             "them, with their defaults)")
 
 
 @dataclass

@@ -26,10 +26,37 @@ from .schema import META_KEYS, Config, ScheduleConfig
 
 
 class Source:
-    """Where values came from: dotted key -> 'file:line' (or '--set KEY'), for error messages."""
+    """Where values came from: dotted key -> 'file:line' (or '--set KEY'), for error messages, and
+    which layer that was (``kind``: defaults, recipe, --config, base, flag), for --print-config."""
 
     def __init__(self) -> None:
         self.where: dict[str, str] = {}
+        self.kind: dict[str, str] = {}
+
+    def add(self, lines: Mapping[str, str], kind: str) -> None:
+        """Keys read from one file (``lines``: key -> 'file:line'), a layer of the given kind."""
+        self.where.update(lines)
+        self.kind.update(dict.fromkeys(lines, kind))
+
+    def set(self, key: str, where: str) -> None:
+        """A key given on the command line (``where``: '--lr', '--set optim.lr', ...)."""
+        self.forget(key)
+        self.where[key] = where
+        self.kind[key] = "flag"
+
+    def forget(self, prefix: str) -> None:
+        """Drop ``prefix`` and the keys below it (a layer's values that were dropped)."""
+        for key in [k for k in self.where if k == prefix or k.startswith(prefix + ".")]:
+            self.where.pop(key, None)
+            self.kind.pop(key, None)
+
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value came from, as --print-config says it: 'schema default',
+        'defaults configs/defaults.yaml:12', 'recipe configs/resnet.yaml:16', '--config my.yaml:2', '--lr'."""
+        if key not in self.where:
+            return "schema default"
+        where, kind = self.where[key], self.kind.get(key, "")
+        return where if kind in ("flag", "") else f"{kind} {where}"
 
     def of(self, key: str) -> str:
         while key:
@@ -76,6 +103,25 @@ def describe(tp: Any) -> str:
         return f"a list of {describe(typing.get_args(tp)[0])}s"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
             dict: "a mapping", type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def key_hint(key: str) -> str:
+    """`` (did you mean 'optim.lr'?)`` for an unknown dotted key: first the keys of the same name in
+    another section (``train.lr`` -> ``optim.lr``: the common mistake is the section, not the
+    spelling), else the closest spelling."""
+    leaf = key.rpartition(".")[2]
+    if "." in key:
+        moved = [k for k in all_keys() if k.rpartition(".")[2] == leaf and k != key and not _is_section(k)]
+        if moved:
+            return f" (did you mean {' or '.join(repr(k) for k in moved)}?)"
+    return did_you_mean(key, all_keys() + list(META_KEYS), n=1)
+
+
+def _is_section(key: str) -> bool:
+    cls: Any = Config
+    for part in key.split("."):
+        cls = hints(cls).get(part) if isinstance(cls, type) and dataclasses.is_dataclass(cls) else None
+    return isinstance(cls, type) and dataclasses.is_dataclass(cls)
 
 
 _NOT = object()
@@ -186,7 +232,7 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
             # cut at 60: the message also lists the section's valid keys and must stay one short line
             full = short_text(f"{prefix}{key if isinstance(key, str) else short_repr(key)}", 60)
             valid = [prefix + k for k in fields] + ([] if prefix else list(META_KEYS))
-            hint = did_you_mean(full, all_keys() + list(META_KEYS), n=1) or did_you_mean(full, valid, n=1)
+            hint = key_hint(full) or did_you_mean(full, valid, n=1)
             if not hint:
                 hint = f" (valid keys here: {', '.join(k.rpartition('.')[2] for k in valid)})"
             at = where(f"{prefix}{key}" if isinstance(key, str) else prefix.rstrip("."))

@@ -181,11 +181,41 @@ def dataset_names() -> list[str]:
     return list(DATASETS)
 
 
+# Other spellings of the built-in names, after lower-casing and '_' -> '-'.
+SPELLINGS = {"fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
+             "cifar-100": "cifar100", "k-mnist": "kmnist"}
+
+
+def _key(name: str) -> str:
+    key = name.strip().lower().replace("_", "-")
+    return SPELLINGS.get(key, key)
+
+
+# Names that are no dataset on disk but that a command gives a meaning (`cnnzoo bench --dataset
+# synthetic`: random images of the right shape, see cnnzoo.engine.bench).
+SPECIAL_NAMES = ("synthetic",)
+
+
+def canonical_dataset(name: str) -> str:
+    """The one spelling of a dataset name (``Fashion_MNIST`` -> ``fashion-mnist``), which names the
+    run folder; ``folder`` and paths of image folders are kept as they are. DataError for an
+    unknown name (with the closest built-in ones)."""
+    import os
+
+    key = _key(name)
+    if key in DATASETS:
+        return DATASETS[key].name
+    if key in SPECIAL_NAMES:
+        return key
+    if os.sep in name or "/" in name or name.startswith((".", "~")) or os.path.isdir(name):
+        return name
+    get_spec(name)  # raises, with the suggestions
+    return name
+
+
 def get_spec(name: str) -> DatasetSpec:
     """The spec for ``name`` (case-insensitive, ``_`` and ``-`` interchangeable)."""
-    key = name.strip().lower().replace("_", "-")
-    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(key, key)
-    spec = DATASETS.get(key)
+    spec = DATASETS.get(_key(name))
     if spec is None:
         raise DataError(f"unknown dataset '{name}'{did_you_mean(name, DATASETS)}; "
                         f"known: {', '.join(DATASETS)} (or a path to a folder of images)")

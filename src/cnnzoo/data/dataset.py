@@ -96,7 +96,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, offlin
                  channels: int | None = None, image_size: int | Sequence[int] | None = None,
                  val_fraction: float = 0.1, seed: int = 0, download: bool = True,
                  stream: bool | None = None, memory_limit: int | None = None,
-                 progress: bool | None = None) -> Dataset:
+                 progress: bool | None = None, only_test: bool = False) -> Dataset:
     """Find, read, split and describe a dataset.
 
     Args:
@@ -115,6 +115,8 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, offlin
             the decoded folder would exceed ``memory_limit`` bytes (default 2 GiB,
             ``$CNNZOO_DATA_MEMORY_LIMIT``).
         progress: download progress bar: None = automatic, False = quiet.
+        only_test: read the test split alone where the files allow it (IDX datasets: the t10k
+            files; ``cnnzoo eval``); ``train`` and ``val`` are then empty, mean/std the test split's.
     """
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}")
@@ -124,6 +126,15 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, offlin
     if root is not None:
         return _load_folder(root, channels, image_size, val_fraction, seed, stream, memory_limit)
     spec = get_spec(name)
+    if only_test and spec.kind == "idx":
+        loc = locate(spec, data_dir, offline=offline, download=download, progress=progress, prefixes=("t10k",))
+        te_x, te_y = formats.read_idx_pair(*_idx_paths(spec, loc.path, "t10k"), len(spec.classes))
+        test = _convert(Split(torch.from_numpy(te_x), torch.from_numpy(te_y)), channels)
+        empty = Split(test.images[:0], test.labels[:0])
+        mean, std = channel_stats(test)
+        return Dataset(spec.name, list(spec.classes), empty, None, test, mean, std, spec.flip, str(loc.path),
+                       int(test.images.shape[1]), (int(test.images.shape[2]), int(test.images.shape[3])), False,
+                       loc.where)
     loc = locate(spec, data_dir, offline=offline, download=download, progress=progress)
     if spec.kind == "idx":
         classes = list(spec.classes)
@@ -421,7 +432,7 @@ def dataset_info(name: str, data_dir: str | os.PathLike | None = None, offline: 
     Splits are reported as shipped (no validation hold-out), so Fashion-MNIST reads 60000/10000.
     """
     ds = load_dataset(name, data_dir=data_dir, offline=offline, channels=channels,
-                      image_size=image_size, val_fraction=0.0)
+                      image_size=image_size, val_fraction=0.0, download=False)  # a question never downloads
     splits = {s: len(getattr(ds, s)) for s in ("train", "val", "test") if getattr(ds, s) is not None}
     if ds.test_is_val:
         splits.pop("test", None)

@@ -382,6 +382,11 @@ def scan_folder(root: str | os.PathLike) -> FolderIndex:
         splits[split] = FolderSplit(files, labels)
     first = splits.get("train") or splits["all"]
     if not first.files:
+        loose = [f for f in skipped if f.parent == root and f.suffix.lower() in IMAGE_EXTENSIONS]
+        if loose:  # a flat folder of images: the labels are the folder names, and there are none
+            raise DataError(f"{root} holds {len(loose)} images but no class subfolders: the class of an image is "
+                            f"the name of its folder, so put them in ROOT/<class>/<image> (e.g. "
+                            f"{root / 'cat' / loose[0].name}), at least two classes")
         extra = f" (skipped {len(skipped)} other files)" if skipped else ""
         raise DataError(f"no images in {root}{extra}: expected ROOT/<class>/<image> with extensions "
                         f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")

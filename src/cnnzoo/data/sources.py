@@ -95,8 +95,9 @@ def search_places(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) 
     return places
 
 
-def missing_files(spec: DatasetSpec, folder: Path) -> list[str]:
-    """The files ``spec`` needs that ``folder`` lacks (empty: the folder is complete).
+def missing_files(spec: DatasetSpec, folder: Path, prefixes: tuple[str, ...] = ()) -> list[str]:
+    """The files ``spec`` needs that ``folder`` lacks (empty: the folder is complete); with
+    ``prefixes``, only the IDX files whose names start with one of them (``("t10k",)``: the test split).
 
     IDX files count whether gzipped or not; a CIFAR archive counts whether packed, extracted in
     its own folder, or extracted flat.
@@ -108,7 +109,8 @@ def missing_files(spec: DatasetSpec, folder: Path) -> list[str]:
         nested = [m for m in spec.members if not (folder / m).is_file()]
         flat = [m for m in spec.members if not (folder / Path(m).name).is_file()]
         return [archive] if nested and flat else []
-    return [f.name for f in spec.files if not ((folder / f.name).is_file() or (folder / f.stem).is_file())]
+    needed = [f for f in spec.files if not prefixes or f.name.startswith(prefixes)]
+    return [f.name for f in needed if not ((folder / f.name).is_file() or (folder / f.stem).is_file())]
 
 
 def check_data_dir(spec: DatasetSpec, data_dir: str | os.PathLike) -> Path:
@@ -142,8 +144,10 @@ class Location:
         return f"{self.path} ({self.where})"
 
 
-def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[Location | None, list[str]]:
-    """The first complete folder in the search order, and a note for each place that missed.
+def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None,
+         prefixes: tuple[str, ...] = ()) -> tuple[Location | None, list[str]]:
+    """The first complete folder in the search order (complete for the files ``prefixes`` names,
+    see :func:`missing_files`), and a note for each place that missed.
 
     An explicit ``data_dir`` must be a readable folder (see :func:`check_data_dir`)."""
     if data_dir is not None:
@@ -159,7 +163,7 @@ def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[
             if not any(folder.as_posix().endswith("/" + a) for a in spec.dir_aliases):
                 notes.append(str(folder))
             continue
-        missing = missing_files(spec, folder)
+        missing = missing_files(spec, folder, prefixes)
         if not missing:
             return Location(folder, label), notes
         have_some = len(missing) < max(len(spec.files), 1)
@@ -168,12 +172,13 @@ def find(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[
 
 
 def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, offline: bool = False,
-           download: bool = True, progress: bool | None = None) -> Location:
-    """Find ``spec``'s files, downloading them into the cache when allowed; else a DataError.
+           download: bool = True, progress: bool | None = None, prefixes: tuple[str, ...] = ()) -> Location:
+    """Find ``spec``'s files (those ``prefixes`` names, see :func:`missing_files`), downloading them
+    into the cache when allowed; else a DataError.
 
     The error is one line: the folders searched and the ways to get the data.
     """
-    loc, notes = find(spec, data_dir)
+    loc, notes = find(spec, data_dir, prefixes)
     if loc is not None:
         return loc
     if spec.kind == "folder":
@@ -183,6 +188,9 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, offl
         fetch(spec, dest, progress=progress)
         return Location(dest, "download")
     why = "offline and " if offline else ""
+    if not offline:  # the command reads what is on disk and leaves downloading to `data fetch`
+        raise DataError(f"{spec.name}: not found (looked in {'; '.join(notes)}); 'cnnzoo data fetch {spec.name}' "
+                        f"downloads it, or put the files in --data-dir or ${ENV_DATA}/{spec.name}")
     files = ", ".join(f.name for f in spec.files)
     hint = f"; or {spec.package_hint}" if spec.package_hint else ""
     raise DataError(

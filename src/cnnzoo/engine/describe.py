@@ -29,8 +29,8 @@ def banner(t: Trainer) -> str:
              f"{len(ds.test) if ds.test is not None else 0} test"
     batch = f"{cfg.data.batch_size} per rank ({n * cfg.data.batch_size} in all)" if t.dist.enabled \
         else str(cfg.data.batch_size)
-    lines = [f"cnnzoo {__version__}: training {t.model_name} ({t.params / 1e6:.2f}M params, "
-             f"{t.macs / 1e6:.1f}M MACs at {ds.channels}x{t.input_size[0]}x{t.input_size[1]}) "
+    lines = [f"cnnzoo {__version__}: training {t.model_label}, {t.params / 1e6:.2f}M params, "
+             f"{t.macs / 1e6:.1f}M MACs at {ds.channels}x{t.input_size[0]}x{t.input_size[1]}, "
              f"on {ds.name} ({splits}, from {ds.source})",
              f"  device {rt.describe()}{', ' + str(n) + ' ranks' if t.dist.enabled else ''}; "
              f"{cfg.train.epochs} epoch{'s' if cfg.train.epochs != 1 else ''} x {t.steps_per_epoch} steps of "
@@ -55,7 +55,8 @@ def summary(t: Trainer, test: EvalResult | None, used_best: bool, wall_s: float)
     ds, st, rt = t.ds, t.state, t.rt
     rates = [r["samples_per_s"] for r in st.history if r.get("samples_per_s")]
     out = {
-        "model": t.model_name, "dataset": ds.name, "params": t.params, "macs": t.macs,
+        "model": t.model_name, "model_label": t.model_label, "model_options": dict(t.cfg.model.kwargs),
+        "dataset": ds.name, "params": t.params, "macs": t.macs,
         "input": [ds.channels, *t.input_size], "classes": len(ds.classes),
         "epochs": st.epoch, "steps": st.step,
         "best_val_acc": st.best_val_acc, "best_epoch": st.best_epoch,
@@ -78,7 +79,7 @@ def final_table(s: dict[str, Any], run_dir: Any) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.2f}%"
 
-    rows = [("model", s["model"]), ("dataset", s["dataset"]),
+    rows = [("model", s.get("model_label") or s["model"]), ("dataset", s["dataset"]),
             ("params / MACs", f"{s['params'] / 1e6:.2f}M / {s['macs'] / 1e6:.1f}M"),
             ("epochs", s["epochs"]),
             ("best val acc", f"{pct(s['best_val_acc'])} (epoch {s['best_epoch']})" if s["best_epoch"] else "-"),

@@ -56,9 +56,10 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
         data_dir = cfg.data.data_dir
     seed = cfg.train.seed if cfg is not None else 0
     val_fraction = cfg.data.val_fraction if cfg is not None else 0.1
+    # Evaluating reads what is on disk (never downloads), and for the test split only the test files.
     ds = load_dataset(name, data_dir=data_dir, offline=offline, channels=spec.in_channels,
                       image_size=spec.native_size if name == "folder" or Path(name).exists() else None,
-                      val_fraction=val_fraction, seed=seed)
+                      val_fraction=val_fraction, seed=seed, download=False, only_test=split == "test")
     if len(ds.classes) != spec.num_classes:
         raise CheckpointError(f"{path} predicts {spec.num_classes} classes but {ds.name} has {len(ds.classes)}; "
                               "evaluate it on the dataset it was trained on")

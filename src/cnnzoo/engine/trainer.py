@@ -335,10 +335,12 @@ class Trainer:
     def _build(self, dataset: Any) -> None:
         from ..data import Augment, load_dataset, make_loader
         from ..models import profile
-        from ..models.registry import create_model, resolve_name
+        from ..models.registry import create_model, display_name, resolve_name
 
         cfg, rt, d = self.cfg, self.rt, self.cfg.data
         self.model_name = resolve_name(cfg.model.name)  # a typo fails before any data is read
+        # What it is shown as: resnet18 (width_mult=0.25) is not resnet18.
+        self.model_label = display_name(self.model_name, cfg.model.kwargs)
         t0 = time.perf_counter()
         self.ds = ds = dataset if dataset is not None else load_dataset(
             d.dataset, data_dir=d.data_dir, offline=d.offline, channels=d.channels, image_size=d.image_size,

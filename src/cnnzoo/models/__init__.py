@@ -25,6 +25,7 @@ from .registry import (
     Reference,
     Variant,
     create_model,
+    display_name,
     list_models,
     model_info,
     register_model,
@@ -33,6 +34,6 @@ from .registry import (
 
 __all__ = [
     "CIFAR10", "FASHION_MNIST", "IMAGENET", "SMALL_INPUT_BELOW", "Design", "InputTooSmallError", "LayerProfile",
-    "ModelInfo", "Paper", "Profile", "Reference", "Variant", "ZooModel", "count_params", "create_model",
+    "ModelInfo", "Paper", "Profile", "Reference", "Variant", "ZooModel", "count_params", "create_model", "display_name",
     "list_models", "meta_model", "model_info", "profile", "register_model", "resolve_name",
 ]

@@ -257,6 +257,22 @@ def model_info(name: str) -> ModelInfo:
     return _MODELS[resolve_name(name)].info
 
 
+def display_name(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """The name a network is shown under: its registered name, and the options it was built with
+    where they differ from the variant's defaults, as ``--set model.kwargs.KEY=VALUE`` writes them:
+    ``resnet18 (width_mult=0.25)``. Two networks that differ get two names; ``resnet18`` alone is
+    the network at its defaults (``cnnzoo models``, ``cnnzoo summary resnet18``)."""
+    canonical = resolve_name(name)
+    variant = _MODELS[canonical]
+    changed = []
+    for key, value in (options or {}).items():
+        param = variant.options.get(key)
+        if (param is not None and param.default == value) or variant.fixed.get(key, object()) == value:
+            continue
+        changed.append(f"{key}={_show(value) if not isinstance(value, float) else f'{value:g}'}")
+    return f"{canonical} ({', '.join(changed)})" if changed else canonical
+
+
 def _sort_key(name: str) -> tuple[int, int]:
     variant = _MODELS[name]
     return (_FAMILY_ORDER[variant.info.family], variant.order)

@@ -42,7 +42,7 @@ class Plots(Callback):
 
         if result.run_dir is None:
             return
-        out, ds, name = result.run_dir / "plots", trainer.ds, trainer.model_name
+        out, ds, name = result.run_dir / "plots", trainer.ds, trainer.model_label
         plots.curves(result.history, out / "curves.png", title=f"{name} on {ds.name}")
         test = result.test
         if test is not None:

@@ -125,9 +125,10 @@ def leaderboard(runs: Sequence[RunRecord]) -> list[Row]:
 
 
 def _labels(runs: Sequence[RunRecord]) -> list[str]:
-    """The model's name; where two runs share it, the run folder's name too (and its parent's)."""
-    labels = [r.model for r in runs]
-    for widen in (lambda r: f"{r.model} ({r.name})", lambda r: f"{r.model} ({r.path.parent.name}/{r.name})"):
+    """The network's name (with its non-default options: resnet18 (width_mult=0.25)); where two runs
+    share it, the run folder's name too (and its parent's)."""
+    labels = [r.label for r in runs]
+    for widen in (lambda r: f"{r.label} ({r.name})", lambda r: f"{r.label} ({r.path.parent.name}/{r.name})"):
         labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels)]
     seen: dict[str, int] = {}
     out = []
@@ -331,7 +332,9 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
     md = [f"# Leaderboard: {datasets}", "", intro, "", markdown_table(rows), ""]
     for name, alt in plots:
         md += [f"![{alt}]({name})", ""]
-    md += ["Runs:", ""] + [f"- `{r.label}`: {r.run.path}" for r in rows] + [""]
+    # Every path in the page relative to it, as the plots are: the folder can move with its runs.
+    md += ["Runs (relative to this folder):", ""] + [
+        f"- `{r.label}`: [{_relative(r.run.path, out)}]({_relative(r.run.path, out)})" for r in rows] + [""]
     write("leaderboard.md", "\n".join(md))
 
     cells = table_rows(rows)

@@ -213,7 +213,7 @@ def _summary(run: RunRecord) -> str:
         pass
     best = f"{pct(s.get('best_val_acc'))} (epoch {s.get('best_epoch')})" if s.get("best_epoch") else "-"
     rows = [
-        ("model", s.get("model")), ("dataset", s.get("dataset")),
+        ("model", run.label), ("dataset", s.get("dataset")),
         ("input", "x".join(map(str, s.get("input", []))) or "-"), ("classes", s.get("classes", "-")),
         ("parameters", f"{s['params']:,} ({human(s['params'])})" if s.get("params") else "-"),
         ("MACs per image", human(s.get("macs"))),
@@ -258,7 +258,7 @@ def _curves(run: RunRecord) -> str:
 
     if not run.history:
         return '<p class="note">No epochs were recorded (metrics.jsonl is empty).</p>'
-    title = f"{run.model} on {run.summary.get('dataset', '')}"
+    title = f"{run.label} on {run.summary.get('dataset', '')}"
     data = _plot_file(run, "curves.png", lambda p: plots.curves(run.history, p, title=title))
     rows = [(r.get("epoch"), _num(r.get("train_loss")), pct(r.get("train_acc")), _num(r.get("val_loss")),
              pct(r.get("val_acc")), f"{r['lr']:.3g}" if r.get("lr") is not None else "-",
@@ -281,7 +281,7 @@ def _confusion(run: RunRecord, preds: Any, classes: list[str]) -> str:
         return '<p class="note">This run has no test predictions (no test or validation split).</p>'
     split = run.summary.get("test_split", "test")
     data = _plot_file(run, "confusion.png", lambda p: plots.confusion(
-        preds.confusion, classes, p, title=f"{run.model} on {run.summary.get('dataset', '')} ({split})"))
+        preds.confusion, classes, p, title=f"{run.label} on {run.summary.get('dataset', '')} ({split})"))
     return (f'<p class="note">Rows are the true classes, columns what the model predicted, each row in % '
             f"of its class ({split} split, {int(preds.confusion.sum())} images).</p>"
             + (img(data, "confusion matrix") if data else ""))
@@ -365,6 +365,6 @@ def _layers(run: RunRecord) -> str:
     rows = [(r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}" if r.params else "-",
              human(r.macs) if r.macs else "-") for r in prof.layers]
     tbl = table(("layer", "type", "output", "params", "MACs"), rows, align="llrrr")
-    return (_diagram(model, shape, spec.model) + f"<p>{spec.model} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
+    return (_diagram(model, shape, spec.model) + f"<p>{esc(run.label)} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
             f"multiply-accumulates per image (convolutions and linear layers; FLOPs = 2 x MACs).</p>"
             f'<details open><summary>{len(rows)} layers</summary>{tbl}</details>')

@@ -41,6 +41,22 @@ class RunRecord:
         return str(self.summary.get("model", "?"))
 
     @property
+    def label(self) -> str:
+        """The network as it is shown: ``resnet18 (width_mult=0.25)`` (see
+        :func:`cnnzoo.models.display_name`); runs written before summary.json held it are named from
+        their config.yaml."""
+        label = self.summary.get("model_label")
+        if isinstance(label, str) and label:
+            return label
+        from ..errors import CnnzooError
+        from ..models.registry import display_name
+
+        try:
+            return display_name(self.model, self.config().model.kwargs)
+        except CnnzooError:
+            return self.model
+
+    @property
     def classes(self) -> list[str]:
         per_class = self.summary.get("per_class_acc")
         if isinstance(per_class, dict) and per_class:
