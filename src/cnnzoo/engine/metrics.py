@@ -127,3 +127,16 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
             f.flush()
     except OSError as e:
         raise _output_error(e, path) from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; a line a crash tore (the last one) is skipped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -16,6 +16,9 @@ What it guarantees:
   resume command and exits with 130; a second Ctrl-C stops at once.
 * **Honest numbers.** Validation every epoch on data never trained on (carved from train when the
   dataset has no validation split); the test split is touched once, at the very end.
+* **Watched.** The training loss, averaged over each window of ``log_every`` steps, goes to
+  ``steps.jsonl`` (the curve within an epoch); a loss far above chance level (see
+  :func:`diverging`) prints a warning with advice once, and is kept in the summary's ``warnings``.
 * **Fast.** No ``.item()`` in the hot loop, bf16 autocast and channels_last where the hardware has
   them, fused/foreach optimizers, data resident on the device (see docs/benchmarks.md).
 """
@@ -40,7 +43,7 @@ from .callbacks import Callback
 from .checkpoint import ModelSpec, load_state, load_training_state, load_weights, save_checkpoint, save_weights
 from .distributed import DistContext, everywhere
 from .ema import EMA, averaged
-from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
+from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, read_jsonl, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
 from .rundir import claim_run_dir, prepare_run_dir, write_config
@@ -48,7 +51,18 @@ from .runtime import Runtime
 from .state import TrainState
 from .stop import Interrupted, StopFlag
 
-__all__ = ["Interrupted", "RunResult", "Trainer"]
+__all__ = ["Interrupted", "RunResult", "Trainer", "diverging"]
+
+# steps.jsonl gets about this many points per epoch (a window is a whole number of device checks).
+STEP_POINTS_PER_EPOCH = 50
+
+
+def diverging(loss: float, num_classes: int) -> bool:
+    """A loss far above chance level: guessing uniformly scores ``ln(C)`` (2.30 for 10 classes); a
+    network that is learning stays near or below it, while one that diverged reaches tens to
+    millions. The margin (3 ln C + 3: 9.9 for 10 classes, 5.1 for 2) leaves room for the spikes of
+    healthy training and for an overfitted network's confident mistakes on validation."""
+    return not math.isfinite(loss) or loss > 3 * math.log(max(2, num_classes)) + 3
 
 
 @dataclass
@@ -83,6 +97,8 @@ class Trainer:
     steps_per_epoch: int
     total_steps: int
     _bad_step: torch.Tensor  # the first step whose loss was not finite, or -1
+    log_every: int  # steps per steps.jsonl window
+    _mark: list[float]  # ``stats.sums`` when the last window was written (loss*n, correct, n)
 
     def __init__(self, cfg: Config, *, run_dir: Path | None = None, resume: Path | None = None,
                  overwrite: bool = False, console: Console | None = None,
@@ -104,6 +120,7 @@ class Trainer:
         self.state = TrainState(world_size=self.dist.world_size)
         self.stop = StopFlag()  # Ctrl-C; its handlers are installed while fit() runs
         self.should_stop = False  # a callback sets it to end training after the current epoch
+        self.warnings: list[str] = []  # said once each, during the run, and kept in summary.json
         self.ready = False  # setup() has run
         if resume is not None:
             prepare_run_dir(resume, resume=True, overwrite=False)  # fail early if it is not a run
@@ -149,10 +166,10 @@ class Trainer:
         self.train_loader.set_epoch(st.epoch)
         if st.batch == 0:
             self.stats = RunningStats(rt.device)
+            self._mark = [0.0, 0.0, 0.0]
             st.epoch_elapsed_s = 0.0
         bar = self.console.bar(self.steps_per_epoch, f"epoch {st.epoch + 1}/{cfg.train.epochs}", st.batch)
-        # how often the loop reads the device (NaN check, Ctrl-C agreement): every step on one CPU
-        check_every = 1 if rt.device.type == "cpu" and not self.dist.enabled else 32
+        check_every = self.check_every
         t0 = time.perf_counter()
         try:
             for x, y in self.train_loader.iter_from(st.batch):
@@ -161,6 +178,8 @@ class Trainer:
                 self._call("on_train_batch_end", loss)
                 if st.batch % check_every == 0 or st.batch == self.steps_per_epoch:
                     self._check_finite()
+                    if st.step % self.log_every == 0 or st.batch == self.steps_per_epoch:
+                        self._log_window()
                     if self.dist.any(self.stop.requested, rt.device):
                         st.epoch_elapsed_s += time.perf_counter() - t0
                         self._interrupt()
@@ -236,6 +255,35 @@ class Trainer:
                 f"Try a lower learning rate (--lr {lr / 10:.3g}), gradient clipping (--set optim.grad_clip=1.0), "
                 "or precision fp32"))
 
+    def _log_window(self) -> None:
+        """One ``steps.jsonl`` row: the mean training loss and accuracy of the steps since the last
+        row, read from the epoch's running sums (the device was just synchronized by the NaN check,
+        so this costs no extra stall). Rank 0's own batches: the other ranks' are not gathered."""
+        sums = self.stats.sums.tolist()
+        loss_sum, correct, n = (a - b for a, b in zip(sums, self._mark, strict=True))
+        self._mark = sums
+        if n <= 0:
+            return
+        st = self.state
+        row = {"step": st.step, "epoch": round(st.epoch + st.batch / self.steps_per_epoch, 4),
+               "train_loss": loss_sum / n, "train_acc": correct / n, "lr": self.schedule(st.step - 1)}
+        if self.run_dir is not None:
+            append_jsonl(self.run_dir / "steps.jsonl", row)
+        self._check_divergence("training", row["train_loss"], st.step)
+
+    def _check_divergence(self, what: str, loss: float, step: int) -> None:
+        """Warn (once) when a loss is far above chance level: the run trains on, but says so."""
+        c = len(self.ds.classes)
+        if any(w.startswith("diverging") for w in self.warnings) or not diverging(loss, c):
+            return
+        lr = self.schedule(max(0, step - 1))
+        msg = (f"diverging: the {what} loss is {loss:,.4g} at step {step} (epoch {self.state.epoch + 1}, "
+               f"learning rate {lr:.3g}), far above chance level (ln {c} = {math.log(c):.2f}, the loss of "
+               f"guessing); the network is not learning. Lower the learning rate (--lr {self.cfg.optim.lr / 10:.3g}),"
+               " or add gradient clipping (--set optim.grad_clip=1.0)")
+        self.warnings.append(msg)
+        self.console.warn(msg)
+
     def _interrupt(self) -> None:
         self._save()
         if self.run_dir is not None:
@@ -252,6 +300,8 @@ class Trainer:
         val = self._evaluate(self.ds.val) if self.ds.val is not None and self.dist.is_main else None
         epoch_time = st.epoch_elapsed_s + time.perf_counter() - t_eval
         self._call("on_validation_end", val)
+        if val is not None:
+            self._check_divergence("validation", val.loss, st.step)
         st.train_time_s += epoch_time
         row = {"epoch": st.epoch + 1, "step": st.step, "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": val.loss if val else None, "val_acc": val.acc if val else None,
@@ -381,7 +431,13 @@ class Trainer:
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         self.stats = RunningStats(rt.device)
+        self._mark = [0.0, 0.0, 0.0]
         self._bad_step = torch.full((), -1, dtype=torch.long, device=rt.device)
+        # how often the loop reads the device (NaN check, Ctrl-C agreement): every step on one CPU
+        self.check_every = 1 if rt.device.type == "cpu" and not self.dist.enabled else 32
+        # steps.jsonl windows: about STEP_POINTS_PER_EPOCH per epoch, each a whole number of checks
+        checks = max(1, round(self.steps_per_epoch / STEP_POINTS_PER_EPOCH / self.check_every))
+        self.log_every = checks * self.check_every
         if self.resume_dir is not None:
             self._restore()
         if self.run_dir is not None:
@@ -432,6 +488,7 @@ class Trainer:
         tensors = saved.tensors
         if "stats" in tensors:
             self.stats.load(tensors["stats"])
+            self._mark = self.stats.sums.tolist()  # the next window starts where the checkpoint was
         if state.scaler:
             self.scaler.load_state_dict(state.scaler)
         if self.ema is not None:
@@ -446,4 +503,7 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.rt.device)
         if self.run_dir is not None:
             write_jsonl(self.run_dir / "metrics.jsonl", state.history)
+            steps = self.run_dir / "steps.jsonl"  # windows logged after the checkpoint are redone
+            if steps.is_file():
+                write_jsonl(steps, [r for r in read_jsonl(steps) if r.get("step", 0) <= state.step])
 

@@ -42,14 +42,19 @@ class Plots(Callback):
 
         if result.run_dir is None:
             return
+        from ..engine.describe import tested_split_name
+        from ..engine.metrics import read_jsonl
+
         out, ds, name = result.run_dir / "plots", trainer.ds, trainer.model_name
-        plots.curves(result.history, out / "curves.png", title=f"{name} on {ds.name}")
-        test = result.test
+        steps_file = result.run_dir / "steps.jsonl"
+        steps = read_jsonl(steps_file) if steps_file.is_file() else []
+        lr = plots.schedule_points(trainer.schedule, trainer.steps_per_epoch, trainer.state.step)
+        plots.curves(result.history, out / "curves.png", title=f"{name} on {ds.name}", steps=steps, lr=lr)
+        test, split = result.test, tested_split_name(ds)
         if test is not None:
-            plots.confusion(test.confusion, ds.classes, out / "confusion.png",
-                            title=f"{name} on {ds.name} ({'test' if ds.test is not None else 'val'})")
+            plots.confusion(test.confusion, ds.classes, out / "confusion.png", title=f"{name} on {ds.name} ({split})")
             plots.samples(lambda k: result.test_split.image(int(test.index[k])), test.targets, test.preds,
-                          test.probs, ds.classes, out / "samples.png")
+                          test.probs, ds.classes, out / "samples.png", split=split)
 
 
 class WriteSummary(Callback):

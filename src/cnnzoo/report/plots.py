@@ -32,27 +32,66 @@ def _save(fig: Any, path: Path) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def curves(history: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train and validation, side by side."""
+def schedule_points(schedule: Callable[[int], float], steps_per_epoch: int, total_steps: int,
+                    n: int = 400) -> tuple[list[float], list[float]]:
+    """(epoch, learning rate) at up to ``n`` steps spread over the run: the schedule as a curve."""
+    if total_steps <= 0 or steps_per_epoch <= 0:
+        return [], []
+    ks = sorted({round(i * (total_steps - 1) / max(1, n - 1)) for i in range(n)})
+    return [k / steps_per_epoch for k in ks], [float(schedule(k)) for k in ks]
+
+
+def curves(history: Sequence[dict[str, Any]], path: Path, title: str = "",
+           steps: Sequence[dict[str, Any]] = (), lr: tuple[list[float], list[float]] | None = None) -> None:
+    """Loss, accuracy and learning rate against the epoch, side by side.
+
+    Per epoch: train and validation (markers at each epoch's end). ``steps`` (the rows of
+    steps.jsonl) adds the training loss and accuracy within each epoch, a window of steps at a time,
+    as a thin line. ``lr``: the schedule as (epoch, learning rate) points (:func:`schedule_points`);
+    without it, the learning rate of each steps.jsonl window, else of each epoch's last step.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc, ax_lr) = plt.subplots(1, 3, figsize=(14, 3.9))
     epochs = [r["epoch"] for r in history]
-    for key, label, style in (("train", "train", "-o"), ("val", "validation", "-s")):
+    steps = [r for r in steps if r.get("epoch") is not None]
+    if steps:
+        x = [r["epoch"] for r in steps]
+        ax_loss.plot(x, [r.get("train_loss", float("nan")) for r in steps], "-", color="C0", lw=0.9, alpha=0.45,
+                     label="train (within epochs)")
+        ax_acc.plot(x, [100 * r.get("train_acc", float("nan")) for r in steps], "-", color="C0", lw=0.9,
+                    alpha=0.45, label="train (within epochs)")
+    for key, label, style, colour in (("train", "train (epoch)", "-o", "C0"), ("val", "validation", "-s", "C1")):
         loss = [r.get(f"{key}_loss") for r in history]
         acc = [r.get(f"{key}_acc") for r in history]
         if any(v is not None for v in loss):
-            ax_loss.plot(epochs, [float("nan") if v is None else v for v in loss], style, label=label, ms=3)
+            ax_loss.plot(epochs, [float("nan") if v is None else v for v in loss], style, label=label, ms=4,
+                         color=colour)
         if any(v is not None for v in acc):
-            ax_acc.plot(epochs, [float("nan") if v is None else 100 * v for v in acc], style, label=label, ms=3)
+            ax_acc.plot(epochs, [float("nan") if v is None else 100 * v for v in acc], style, label=label, ms=4,
+                        color=colour)
+    if lr is not None and lr[0]:
+        ax_lr.plot(*lr, "-", color="C2")
+    elif steps:
+        ax_lr.plot([r["epoch"] for r in steps], [r.get("lr", float("nan")) for r in steps], "-", color="C2")
+    else:
+        ax_lr.plot(epochs, [r.get("lr", float("nan")) for r in history], "-o", color="C2", ms=4)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+    ax_lr.set(xlabel="epoch", ylabel="learning rate", title="learning rate (schedule)")
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    for ax in (ax_loss, ax_acc, ax_lr):
         ax.grid(alpha=0.3)
-        ax.legend()
-        if len(epochs) <= 20:
-            ax.set_xticks(epochs)
+        # whole epochs only, and at most about ten labels, so that they never run together
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True, min_n_ticks=1))
+        if epochs:
+            ax.set_xlim(0 if steps or lr else min(epochs) - 0.2, max(epochs) + 0.2)
+    for ax in (ax_loss, ax_acc):
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
     _save(fig, path)
 
 
@@ -84,7 +123,8 @@ def confusion(matrix: torch.Tensor, classes: Sequence[str], path: Path, title: s
 
 
 def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: torch.Tensor,
-            probs: torch.Tensor, classes: Sequence[str], path: Path, n: int = 32, seed: int = 0) -> None:
+            probs: torch.Tensor, classes: Sequence[str], path: Path, n: int = 32, seed: int = 0,
+            split: str = "test") -> None:
     """A grid of test images with predicted and true labels; mistakes in red. Half of the grid
     shows mistakes (when there are enough), so the picture teaches something. ``image(k)`` is the
     uint8 ``(C, H, W)`` image of prediction ``k`` (only the ``n`` shown are asked for)."""
@@ -113,5 +153,13 @@ def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: 
         if not ok:
             label += f"\n(true: {classes[int(targets[idx])]})"
         ax.set_title(label, fontsize=7, color="black" if ok else "red")
-    fig.suptitle("test predictions (red: mistakes, with the true class)", fontsize=9)
+    acc = float((preds == targets).double().mean()) if len(targets) else float("nan")
+    overall = f"overall the model is right on {100 * acc:.2f}% of the {len(targets):,} {split} images " \
+              f"({len(wrong):,} mistake{'' if len(wrong) == 1 else 's'})"
+    if k_wrong:
+        head = (f"{split} predictions: {k_wrong} of these {len(pick)} are mistakes (red, with the true class), "
+                f"shown on purpose, so the grid is not a fair sample;")
+    else:
+        head = f"{split} predictions, a random sample (there are no mistakes to show);"
+    fig.suptitle(head + "\n" + overall, fontsize=9)
     _save(fig, path)

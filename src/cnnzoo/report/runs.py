@@ -10,11 +10,12 @@ is loaded on demand by the functions below, so comparing twenty runs reads twent
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config.yaml_reader import read_text_file
+from ..engine.metrics import read_jsonl
 from ..errors import CheckpointError, DataError
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import Predictions, read_predictions_file
@@ -28,6 +29,7 @@ class RunRecord:
     summary: dict[str, Any]
     history: list[dict[str, Any]]
     config_text: str
+    steps: list[dict[str, Any]] = field(default_factory=list)  # steps.jsonl: the loss within epochs
 
     @property
     def name(self) -> str:
@@ -80,7 +82,8 @@ def read_run(target: str | Path) -> RunRecord:
                 history.append(json.loads(line))
             except ValueError:
                 raise CheckpointError(f"{metrics}:{n}: not a JSON line; the file was damaged") from None
-    return RunRecord(path, summary, history, read_text_file(path / "config.yaml"))  # bounded, UTF-8 checked
+    steps = read_jsonl(path / "steps.jsonl") if (path / "steps.jsonl").is_file() else []
+    return RunRecord(path, summary, history, read_text_file(path / "config.yaml"), steps)  # bounded, UTF-8 checked
 
 
 def read_spec(run: str | Path) -> Any:
