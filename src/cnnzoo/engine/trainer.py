@@ -16,9 +16,9 @@ What it guarantees:
   resume command and exits with 130; a second Ctrl-C stops at once.
 * **Honest numbers.** Validation every epoch on data never trained on (carved from train when the
   dataset has no validation split); the test split is touched once, at the very end.
-* **Watched.** The training loss, averaged over each window of ``log_every`` steps, goes to
-  ``steps.jsonl`` (the curve within an epoch); a loss far above chance level (see
-  :func:`diverging`) prints a warning with advice once, and is kept in the summary's ``warnings``.
+* **Watched.** The training loss, averaged over each window of ``log_every`` steps, goes to the
+  callbacks' ``on_train_log`` (``steps.jsonl``: the curve within an epoch); a loss far above chance
+  level (see :func:`diverging`) prints a warning with advice once, kept in the summary's ``warnings``.
 * **Fast.** No ``.item()`` in the hot loop, bf16 autocast and channels_last where the hardware has
   them, fused/foreach optimizers, data resident on the device (see docs/benchmarks.md).
 """
@@ -43,7 +43,7 @@ from .callbacks import Callback
 from .checkpoint import ModelSpec, load_state, load_training_state, load_weights, save_checkpoint, save_weights
 from .distributed import DistContext, everywhere
 from .ema import EMA, averaged
-from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, read_jsonl, write_jsonl
+from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
 from .rundir import claim_run_dir, prepare_run_dir, write_config
@@ -256,7 +256,7 @@ class Trainer:
                 "or precision fp32"))
 
     def _log_window(self) -> None:
-        """One ``steps.jsonl`` row: the mean training loss and accuracy of the steps since the last
+        """One ``on_train_log`` row (a line of ``steps.jsonl``): the mean training loss and accuracy of the steps since the last
         row, read from the epoch's running sums (the device was just synchronized by the NaN check,
         so this costs no extra stall). Rank 0's own batches: the other ranks' are not gathered."""
         sums = self.stats.sums.tolist()
@@ -267,8 +267,7 @@ class Trainer:
         st = self.state
         row = {"step": st.step, "epoch": round(st.epoch + st.batch / self.steps_per_epoch, 4),
                "train_loss": loss_sum / n, "train_acc": correct / n, "lr": self.schedule(st.step - 1)}
-        if self.run_dir is not None:
-            append_jsonl(self.run_dir / "steps.jsonl", row)
+        self._call("on_train_log", row)
         self._check_divergence("training", row["train_loss"], st.step)
 
     def _check_divergence(self, what: str, loss: float, step: int) -> None:
@@ -503,7 +502,4 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.rt.device)
         if self.run_dir is not None:
             write_jsonl(self.run_dir / "metrics.jsonl", state.history)
-            steps = self.run_dir / "steps.jsonl"  # windows logged after the checkpoint are redone
-            if steps.is_file():
-                write_jsonl(steps, [r for r in read_jsonl(steps) if r.get("step", 0) <= state.step])
 

@@ -1,7 +1,7 @@
 """The report files of a run directory, as training callbacks (see :mod:`cnnzoo.engine.callbacks`).
 
 :func:`run_callbacks` is what ``cnnzoo train`` and :func:`cnnzoo.train` add to the engine's loop:
-``predictions.safetensors``, ``plots/`` (when ``output.plots``), ``tensorboard/`` (when
+``steps.jsonl``, ``predictions.safetensors``, ``plots/`` (when ``output.plots``), ``tensorboard/`` (when
 ``output.tensorboard``) and, last, ``summary.json``: its presence marks a finished run.
 """
 
@@ -17,11 +17,28 @@ from .tensorboard import TensorBoardHook
 def run_callbacks(cfg: Any) -> list[Callback]:
     """The callbacks that write a run directory's report files for ``cfg``. TensorBoard, when asked
     for and missing, fails here: before any data is read."""
-    callbacks: list[Callback] = [WritePredictions()]
+    callbacks: list[Callback] = [WriteSteps(), WritePredictions()]
     if cfg.output.plots:
         callbacks.append(Plots())
     callbacks += [TensorBoardHook.for_config(cfg), WriteSummary()]
     return callbacks
+
+
+class WriteSteps(Callback):
+    """``steps.jsonl``: the training loss within epochs, one line per ``on_train_log`` window."""
+
+    def on_fit_start(self, trainer: Any) -> None:
+        from ..engine.metrics import read_jsonl, write_jsonl
+
+        path = trainer.run_dir / "steps.jsonl" if trainer.run_dir is not None else None
+        if path is not None and path.is_file():  # resumed: windows logged after the checkpoint are redone
+            write_jsonl(path, [r for r in read_jsonl(path) if r.get("step", 0) <= trainer.state.step])
+
+    def on_train_log(self, trainer: Any, row: dict[str, Any]) -> None:
+        from ..engine.metrics import append_jsonl
+
+        if trainer.run_dir is not None:
+            append_jsonl(trainer.run_dir / "steps.jsonl", row)
 
 
 class WritePredictions(Callback):

@@ -122,6 +122,16 @@ def confusion(matrix: torch.Tensor, classes: Sequence[str], path: Path, title: s
     _save(fig, path)
 
 
+def eval_confusion(result: dict[str, Any]) -> Path:
+    """The confusion matrix of a ``cnnzoo eval`` result, drawn beside its eval.json
+    (``eval.json`` -> ``eval-confusion.png``); returns the path."""
+    dest = Path(result["eval_json"])
+    path = dest.with_name(dest.stem + "-confusion.png")
+    confusion(torch.tensor(result["confusion"]), result["classes"], path,
+              title=f"{result['model']} on {result['dataset']} ({result['split']}, {result['n']:,} images)")
+    return path
+
+
 def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: torch.Tensor,
             probs: torch.Tensor, classes: Sequence[str], path: Path, n: int = 32, seed: int = 0,
             split: str = "test") -> None:
