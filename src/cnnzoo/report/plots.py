@@ -173,3 +173,48 @@ def samples(image: Callable[[int], torch.Tensor], targets: torch.Tensor, preds: 
         head = f"{split} predictions, a random sample (there are no mistakes to show);"
     fig.suptitle(head + "\n" + overall, fontsize=9)
     _save(fig, path)
+
+
+def show_batch(cfg: Any, path: Path, n: int = 32, epoch: int = 0) -> str:
+    """Training images as the network sees them: the first ``n`` of epoch ``epoch``'s first batch,
+    from the very loader :class:`~cnnzoo.engine.trainer.Trainer` builds for ``cfg`` (order,
+    augmentation and resize included), undone only for display (un-normalized). fastai's
+    ``show_batch``. Returns a caption."""
+    import dataclasses
+    import math
+
+    from ..engine.progress import Console
+    from ..engine.trainer import Trainer
+
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cpu", compile=False))
+    t = Trainer(cfg, console=Console(quiet=True, enabled=False), output=False)
+    t.setup()
+    ds, loader = t.ds, t.train_loader
+    loader.set_epoch(epoch)
+    x, y = next(iter(loader.iter_from(0)))
+    x, y = x[:n].float().cpu(), y[:n].cpu()
+    mean = torch.tensor(ds.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(ds.std, dtype=torch.float32).view(1, -1, 1, 1)
+    shown = (x * std + mean).clamp(0, 1)
+    plt = _plt()
+    cols = min(8, len(shown))
+    rows = max(1, math.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.65 + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, label in zip(axes.flat, shown, y.tolist()):
+        if img.shape[0] == 1:
+            ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(str(ds.classes[label]), fontsize=7)
+    aug = cfg.data.augment
+    flip = {"auto": ds.flip, "on": True, "off": False}.get(str(aug.flip), False)
+    how = ", ".join(filter(None, [f"random crops (padding {aug.crop_padding})" if aug.crop_padding else "",
+                                  "random horizontal flips" if flip else ""])) or "no augmentation"
+    size = "x".join(map(str, x.shape[1:]))
+    fig.suptitle(f"{ds.name}: {len(shown)} training images of epoch {epoch + 1} as the network sees them "
+                 f"({size})\n{how}; the loader's normalization undone for display", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+    return f"{len(shown)} training images of {ds.name} at {size}, epoch {epoch + 1}: {how}"
