@@ -12,7 +12,6 @@ Order of calls::
 
     on_fit_start
     per epoch:  on_train_epoch_start, on_train_batch_end (every step),
-                on_train_log (every ``trainer.log_every`` steps and at the epoch's end),
                 on_validation_end (val is None without a validation split, and on ranks > 0),
                 on_train_epoch_end (after metrics.jsonl has the row, before the checkpoint)
     on_fit_end  (with the RunResult: summary, history, test result and the tested split)
@@ -43,11 +42,6 @@ class Callback:
 
     def on_train_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
         """After each optimizer step; ``loss`` stays on the device (calling ``.item()`` syncs)."""
-
-    def on_train_log(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        """The training loss and accuracy averaged over the steps since the last call (read where
-        the loop synchronizes anyway): ``{"step", "epoch" (fractional), "train_loss", "train_acc",
-        "lr"}``. About 50 calls an epoch; a ``steps.jsonl`` line of the run directory."""
 
     def on_validation_end(self, trainer: Trainer, val: EvalResult | None) -> None:
         """After the epoch's validation pass."""

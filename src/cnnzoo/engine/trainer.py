@@ -16,9 +16,10 @@ What it guarantees:
   resume command and exits with 130; a second Ctrl-C stops at once.
 * **Honest numbers.** Validation every epoch on data never trained on (carved from train when the
   dataset has no validation split); the test split is touched once, at the very end.
-* **Watched.** The training loss, averaged over each window of ``log_every`` steps, goes to the
-  callbacks' ``on_train_log`` (``steps.jsonl``: the curve within an epoch); a loss far above chance
-  level (see :func:`diverging`) prints a warning with advice once, kept in the summary's ``warnings``.
+* **Watched.** Every ``log_every`` steps (about 50 times an epoch, where the loop reads the device
+  anyway) the epoch's running loss is checked: a loss far above chance level (see :func:`diverging`)
+  prints a warning with advice once, kept in the summary's ``warnings``. The same points are where
+  :class:`~cnnzoo.report.callbacks.WriteSteps` records the loss within epochs (``steps.jsonl``).
 * **Fast.** No ``.item()`` in the hot loop, bf16 autocast and channels_last where the hardware has
   them, fused/foreach optimizers, data resident on the device (see docs/benchmarks.md).
 """
@@ -53,7 +54,7 @@ from .stop import Interrupted, StopFlag
 
 __all__ = ["Interrupted", "RunResult", "Trainer", "diverging"]
 
-# steps.jsonl gets about this many points per epoch (a window is a whole number of device checks).
+# The running loss is read about this many times an epoch (steps.jsonl gets as many points).
 STEP_POINTS_PER_EPOCH = 50
 
 
@@ -97,8 +98,8 @@ class Trainer:
     steps_per_epoch: int
     total_steps: int
     _bad_step: torch.Tensor  # the first step whose loss was not finite, or -1
-    log_every: int  # steps per steps.jsonl window
-    _mark: list[float]  # ``stats.sums`` when the last window was written (loss*n, correct, n)
+    check_every: int  # how often the loop reads the device (NaN check, Ctrl-C agreement)
+    log_every: int  # how often the running loss is checked (and steps.jsonl written): whole checks
 
     def __init__(self, cfg: Config, *, run_dir: Path | None = None, resume: Path | None = None,
                  overwrite: bool = False, console: Console | None = None,
@@ -166,7 +167,6 @@ class Trainer:
         self.train_loader.set_epoch(st.epoch)
         if st.batch == 0:
             self.stats = RunningStats(rt.device)
-            self._mark = [0.0, 0.0, 0.0]
             st.epoch_elapsed_s = 0.0
         bar = self.console.bar(self.steps_per_epoch, f"epoch {st.epoch + 1}/{cfg.train.epochs}", st.batch)
         check_every = self.check_every
@@ -178,8 +178,8 @@ class Trainer:
                 self._call("on_train_batch_end", loss)
                 if st.batch % check_every == 0 or st.batch == self.steps_per_epoch:
                     self._check_finite()
-                    if st.step % self.log_every == 0 or st.batch == self.steps_per_epoch:
-                        self._log_window()
+                    if st.step % self.log_every == 0:
+                        self._check_divergence("training", self.stats.values()[0], st.step)
                     if self.dist.any(self.stop.requested, rt.device):
                         st.epoch_elapsed_s += time.perf_counter() - t0
                         self._interrupt()
@@ -254,21 +254,6 @@ class Trainer:
                 f"the last good checkpoint is kept in {self.run_dir / 'checkpoints' if self.run_dir else 'the run'}. "
                 f"Try a lower learning rate (--lr {lr / 10:.3g}), gradient clipping (--set optim.grad_clip=1.0), "
                 "or precision fp32"))
-
-    def _log_window(self) -> None:
-        """One ``on_train_log`` row (a line of ``steps.jsonl``): the mean training loss and accuracy of the steps since the last
-        row, read from the epoch's running sums (the device was just synchronized by the NaN check,
-        so this costs no extra stall). Rank 0's own batches: the other ranks' are not gathered."""
-        sums = self.stats.sums.tolist()
-        loss_sum, correct, n = (a - b for a, b in zip(sums, self._mark, strict=True))
-        self._mark = sums
-        if n <= 0:
-            return
-        st = self.state
-        row = {"step": st.step, "epoch": round(st.epoch + st.batch / self.steps_per_epoch, 4),
-               "train_loss": loss_sum / n, "train_acc": correct / n, "lr": self.schedule(st.step - 1)}
-        self._call("on_train_log", row)
-        self._check_divergence("training", row["train_loss"], st.step)
 
     def _check_divergence(self, what: str, loss: float, step: int) -> None:
         """Warn (once) when a loss is far above chance level: the run trains on, but says so."""
@@ -430,11 +415,10 @@ class Trainer:
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         self.stats = RunningStats(rt.device)
-        self._mark = [0.0, 0.0, 0.0]
         self._bad_step = torch.full((), -1, dtype=torch.long, device=rt.device)
         # how often the loop reads the device (NaN check, Ctrl-C agreement): every step on one CPU
         self.check_every = 1 if rt.device.type == "cpu" and not self.dist.enabled else 32
-        # steps.jsonl windows: about STEP_POINTS_PER_EPOCH per epoch, each a whole number of checks
+        # about STEP_POINTS_PER_EPOCH loss readings per epoch, each at a check (where the device was read)
         checks = max(1, round(self.steps_per_epoch / STEP_POINTS_PER_EPOCH / self.check_every))
         self.log_every = checks * self.check_every
         if self.resume_dir is not None:
@@ -487,7 +471,6 @@ class Trainer:
         tensors = saved.tensors
         if "stats" in tensors:
             self.stats.load(tensors["stats"])
-            self._mark = self.stats.sums.tolist()  # the next window starts where the checkpoint was
         if state.scaler:
             self.scaler.load_state_dict(state.scaler)
         if self.ema is not None:

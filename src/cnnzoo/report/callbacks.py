@@ -25,20 +25,40 @@ def run_callbacks(cfg: Any) -> list[Callback]:
 
 
 class WriteSteps(Callback):
-    """``steps.jsonl``: the training loss within epochs, one line per ``on_train_log`` window."""
+    """``steps.jsonl``: the training loss and accuracy within epochs. Every ``trainer.log_every`` steps
+    and at each epoch's end, one line with the mean over the steps since the last: ``{"step", "epoch"
+    (fractional), "train_loss", "train_acc", "lr"}``. Read from the epoch's running sums, which the
+    loop keeps on the device, at steps where the loop synchronizes anyway (its NaN check): no
+    ``.item()`` per step. On rank 0 only, over its own batches."""
+
+    def __init__(self) -> None:
+        self.mark = [0.0, 0.0, 0.0]  # the running sums (loss*n, correct, n) at the last line
 
     def on_fit_start(self, trainer: Any) -> None:
         from ..engine.metrics import read_jsonl, write_jsonl
 
+        self.mark = trainer.stats.sums.tolist()  # resumed mid-epoch: the sums so far
         path = trainer.run_dir / "steps.jsonl" if trainer.run_dir is not None else None
-        if path is not None and path.is_file():  # resumed: windows logged after the checkpoint are redone
+        if path is not None and path.is_file():  # resumed: lines logged after the checkpoint are redone
             write_jsonl(path, [r for r in read_jsonl(path) if r.get("step", 0) <= trainer.state.step])
 
-    def on_train_log(self, trainer: Any, row: dict[str, Any]) -> None:
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        if trainer.state.batch == 0:
+            self.mark = [0.0, 0.0, 0.0]
+
+    def on_train_batch_end(self, trainer: Any, loss: Any) -> None:
         from ..engine.metrics import append_jsonl
 
-        if trainer.run_dir is not None:
-            append_jsonl(trainer.run_dir / "steps.jsonl", row)
+        st = trainer.state
+        if trainer.run_dir is None or (st.step % trainer.log_every and st.batch != trainer.steps_per_epoch):
+            return
+        sums = trainer.stats.sums.tolist()
+        loss_sum, correct, n = (a - b for a, b in zip(sums, self.mark, strict=True))
+        self.mark = sums
+        if n > 0:
+            append_jsonl(trainer.run_dir / "steps.jsonl", {
+                "step": st.step, "epoch": round(st.epoch + st.batch / trainer.steps_per_epoch, 4),
+                "train_loss": loss_sum / n, "train_acc": correct / n, "lr": trainer.schedule(st.step - 1)})
 
 
 class WritePredictions(Callback):
