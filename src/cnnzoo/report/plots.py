@@ -21,13 +21,14 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """``fig`` as a PNG at ``path`` (atomically); ``metadata``: text chunks stored in the PNG."""
     import io
 
     from ..engine.checkpoint import atomic_write
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata=metadata)
     _plt().close(fig)
     atomic_write(path, buf.getvalue())
 

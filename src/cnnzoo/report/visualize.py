@@ -370,6 +370,27 @@ def _class_index(text: str, classes: list[str]) -> int:
                       f"classes: {', '.join(classes)} (or an index 0 to {len(classes) - 1})")
 
 
+CAM_CLASS = "cnnzoo-cam-class"  # the PNG text chunk naming the class a CAM explains
+
+
+def cam_path(out: Path, tag: str, class_name: str) -> Path:
+    """``cam-<image>.png``; when that file already explains another class (the predicted one, say,
+    and now ``--class`` asks for a second), ``cam-<image>-<class>.png``: no CAM replaces the CAM
+    of another class."""
+    from PIL import Image
+
+    path = out / f"cam-{tag}.png"
+    if path.is_file():
+        try:
+            with Image.open(path) as im:
+                explained = getattr(im, "text", {}).get(CAM_CLASS)
+        except OSError:
+            explained = None
+        if explained != class_name:
+            return out / f"cam-{tag}-{_slug(class_name) or 'class'}.png"
+    return path
+
+
 def draw_cam(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tensor, tag: str, truth: int | None,
              class_: str | None, out: Path) -> Picture:
     import torch.nn.functional as F
@@ -398,9 +419,8 @@ def draw_cam(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tensor, ta
     grid = "; MLP-Mixer tokens reshaped to the patch grid" if tokens else ""
     fig.suptitle(f"{spec.model}: evidence for '{classes[cls]}' ({which}, p={100 * float(probs[cls]):.1f}%) "
                  f"in {tag}\nlast feature map ({'x'.join(map(str, cam.shape))}{grid})", fontsize=9)
-    # a class asked for with --class gets its own file: the predicted class's picture stays
-    path = out / (f"cam-{tag}-{_slug(classes[cls]) or cls}.png" if class_ is not None else f"cam-{tag}.png")
-    _save(fig, path)
+    path = cam_path(out, tag, classes[cls])
+    _save(fig, path, metadata={CAM_CLASS: classes[cls]})
     caption = f"'{classes[cls]}' {100 * float(probs[cls]):.1f}%" + (" (predicted)" if cls == pred else
                                                                      f" (predicted: {classes[pred]})")
     if truth is not None:
