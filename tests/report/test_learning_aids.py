@@ -163,9 +163,9 @@ def test_data_show_draws_the_training_batch_after_augmentation(fashion_dir, tmp_
 def test_the_report_shows_samples_the_lr_schedule_and_links_to_its_leaderboard(cnn_run, capsys):
     assert main(["report", str(cnn_run)]) == 0
     page = (cnn_run / "report.html").read_text()
-    assert '<section id="samples"><h2>Sample predictions</h2>' in page
+    assert '<h3 id="samples">Sample predictions</h3>' in page
     assert "chosen on purpose" in page and "the learning rate as the schedule set it" in page
-    assert '<a href="../../leaderboard.html">back to the leaderboard</a>' in page
+    assert f"its leaderboard: <code>{cnn_run.parent.parent.resolve() / 'leaderboard.html'}</code>" in page
     assert (cnn_run / "plots" / "samples.png").is_file()
 
 

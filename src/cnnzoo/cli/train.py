@@ -176,12 +176,14 @@ def format_eval(result: dict[str, Any]) -> str:
         return f"{100 * v:.2f}%" if v == v else "-"
 
     split = result["split"]
-    if result.get("split_asked", split) != split:
-        split += f" (the dataset has no {result['split_asked']} split: these are its validation images)"
     topk = ", ".join(f"top-{k} {pct(v)}" for k, v in result["topk_accuracy"].items() if k != "1")
-    lines = [f"{result['model']} on {result['dataset']}, {split}, {result['n']:,} images: "
+    lines = [f"{result['model']} on {result['dataset']} ({split}, {result['n']} images): "
              f"accuracy {pct(result['accuracy'])}" + (f" ({topk})" if topk else "")
-             + f", loss {result['loss']:.4f}, macro F1 {pct(result['macro_f1'])}", ""]
+             + f", loss {result['loss']:.4f}, macro F1 {pct(result['macro_f1'])}"]
+    if result.get("split_asked", split) != split:
+        lines.append(f"the dataset has no {result['split_asked']} split: these are its {split} images, the ones "
+                     "held out for validation during training")
+    lines.append("")
     rows = [(name, n, pct(r), pct(p), pct(f)) for name, n, p, r, f in zip(
         result["classes"], result["per_class_n"], result["per_class_precision"], result["per_class_recall"],
         result["per_class_f1"], strict=True)]

@@ -58,12 +58,18 @@ __all__ = ["Interrupted", "RunResult", "Trainer", "diverging"]
 STEP_POINTS_PER_EPOCH = 50
 
 
+# The running loss is judged only after this many steps of an epoch: the first steps of a run
+# without warm-up spike (a loss of 19 at step 2 with 10 classes, then normal training).
+DIVERGENCE_AFTER_STEPS = 20
+
+
 def diverging(loss: float, num_classes: int) -> bool:
     """A loss far above chance level: guessing uniformly scores ``ln(C)`` (2.30 for 10 classes); a
-    network that is learning stays near or below it, while one that diverged reaches tens to
-    millions. The margin (3 ln C + 3: 9.9 for 10 classes, 5.1 for 2) leaves room for the spikes of
-    healthy training and for an overfitted network's confident mistakes on validation."""
-    return not math.isfinite(loss) or loss > 3 * math.log(max(2, num_classes)) + 3
+    network that is learning stays near or below it, while one that diverged reaches hundreds to
+    millions. The margin (``max(10, 4 ln C)``: 10 for 2 to 12 classes, 27.6 for 1,000) leaves room
+    for healthy spikes and for an overfitted network's confident mistakes on validation. A loss
+    that is not finite is the NaN check's (an error), not this warning's."""
+    return math.isfinite(loss) and loss > max(10.0, 4 * math.log(max(2, num_classes)))
 
 
 @dataclass
@@ -178,7 +184,8 @@ class Trainer:
                 self._call("on_train_batch_end", loss)
                 if st.batch % check_every == 0 or st.batch == self.steps_per_epoch:
                     self._check_finite()
-                    if st.step % self.log_every == 0:
+                    if st.step % self.log_every == 0 and st.batch >= min(DIVERGENCE_AFTER_STEPS,
+                                                                         self.steps_per_epoch):
                         self._check_divergence("training", self.stats.values()[0], st.step)
                     if self.dist.any(self.stop.requested, rt.device):
                         st.epoch_elapsed_s += time.perf_counter() - t0
@@ -284,6 +291,7 @@ class Trainer:
         val = self._evaluate(self.ds.val) if self.ds.val is not None and self.dist.is_main else None
         epoch_time = st.epoch_elapsed_s + time.perf_counter() - t_eval
         self._call("on_validation_end", val)
+        self._check_divergence("training", train_loss, st.step)
         if val is not None:
             self._check_divergence("validation", val.loss, st.step)
         st.train_time_s += epoch_time

@@ -191,8 +191,7 @@ def render_report(run: RunRecord, data_dir: str | Path | None = None) -> str:
         ("configuration", "Configuration", _configuration(run)),
         ("curves", "Training curves", _curves(run)),
         ("confusion", "Confusion matrix", _confusion(run, preds, classes)),
-        ("per-class", "Per-class accuracy", _per_class(preds, classes)),
-        ("samples", "Sample predictions", _samples(run, preds, data_dir)),
+        ("per-class", "Per-class accuracy", _per_class(preds, classes) + _samples(run, preds, data_dir)),
         ("mistakes", "Most confident mistakes", _mistakes(run, preds, data_dir)),
         ("layers", "Layers", _layers(run)),
     ]
@@ -223,8 +222,9 @@ def leaderboard_link(run: RunRecord) -> str:
     if run.path.resolve().parent.name != "runs" or not (folder / MARKER).is_file():
         return ""
     board = "leaderboard.html" if (folder / "leaderboard.html").is_file() else "leaderboard.md"
-    return (f'<p class="note">One of the runs of a comparison: <a href="../../{board}">back to the '
-            f"leaderboard</a> ({esc(folder)}).</p>")
+    # the path as text, not a link: the page links to nothing outside itself (tests/report pins it)
+    return (f'<p class="note">One of the runs of a comparison; its leaderboard: <code>{esc(folder / board)}</code> '
+            f"(<code>../../{board}</code> from this file).</p>")
 
 
 def _warnings(run: RunRecord) -> str:
@@ -351,11 +351,11 @@ def _lr_points(run: RunRecord) -> tuple[list[float], list[float]] | None:
 
 
 def _samples(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
-    """plots/samples.png: a grid of predictions, half of them mistakes on purpose."""
+    """plots/samples.png under its own heading: a grid of predictions, half of them mistakes on purpose."""
     from . import plots
 
     if preds is None:
-        return '<p class="note">No test predictions.</p>'
+        return ""
     split_name = run.summary.get("test_split", "test")
 
     def draw(path: Path) -> None:
@@ -363,11 +363,12 @@ def _samples(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
         plots.samples(lambda k: split.image(int(preds.index[k])), preds.targets, preds.preds, preds.probs, classes,
                       path, split=split_name)
 
+    head = '<h3 id="samples">Sample predictions</h3>'
     try:
         data = _plot_file(run, "samples.png", draw)
     except CnnzooError as e:
-        return f'<p class="note">The sample predictions are not shown: {esc(e)}</p>'
-    return (f'<p class="note">{split_name.capitalize()} images with the predicted class and its probability. '
+        return head + f'<p class="note">The sample predictions are not shown: {esc(e)}</p>'
+    return head + (f'<p class="note">{split_name.capitalize()} images with the predicted class and its probability. '
             "Half of the tiles are mistakes (red, with the true class), chosen on purpose because they teach "
             f"more: the grid is not a fair sample. Overall accuracy: {pct(run.summary.get('test_acc'))}.</p>"
             + (img(data, "sample predictions") if data else ""))
