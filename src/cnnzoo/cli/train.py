@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from .common import format_table, print_json
@@ -173,7 +174,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def format_eval(result: dict[str, Any]) -> str:
     """What `cnnzoo eval` prints: accuracy (top-k), each class's precision/recall/F1, the confusion matrix."""
     def pct(v: float) -> str:
-        return f"{100 * v:.2f}%" if v == v else "-"
+        return "-" if math.isnan(v) else f"{100 * v:.2f}%"
 
     split = result["split"]
     topk = ", ".join(f"top-{k} {pct(v)}" for k, v in result["topk_accuracy"].items() if k != "1")

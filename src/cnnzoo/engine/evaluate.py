@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,6 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
 
 
 def _nanmean(values: list[float]) -> float:
-    kept = [v for v in values if v == v]
+    kept = [v for v in values if not math.isnan(v)]
     return sum(kept) / len(kept) if kept else float("nan")
 

@@ -160,6 +160,6 @@ def precision_recall_f1(confusion: torch.Tensor) -> list[tuple[float, float, flo
         precision = tp / predicted if predicted else float("nan")
         recall = tp / actual if actual else float("nan")
         f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else (
-            0.0 if precision == precision and recall == recall else float("nan"))
+            float("nan") if math.isnan(precision) or math.isnan(recall) else 0.0)
         out.append((precision, recall, f1))
     return out
