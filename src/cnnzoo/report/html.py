@@ -329,7 +329,8 @@ def _curves(run: RunRecord) -> str:
     note = ('<p class="note">Loss and accuracy per epoch (markers) and, as a thin line, the training loss '
             "within epochs (steps.jsonl); right: the learning rate as the schedule set it, step by step.</p>")
     return note + (img(data, "training curves") if data else "") + \
-        f"<details><summary>per-epoch numbers ({len(rows)} epochs)</summary>{tbl}</details>"
+        f"<details><summary>per-epoch numbers ({len(rows)} epoch{'' if len(rows) == 1 else 's'})</summary>" \
+        f"{tbl}</details>"
 
 
 def _lr_points(run: RunRecord) -> tuple[list[float], list[float]] | None:
@@ -368,9 +369,12 @@ def _samples(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
         data = _plot_file(run, "samples.png", draw)
     except CnnzooError as e:
         return head + f'<p class="note">The sample predictions are not shown: {esc(e)}</p>'
+    wrong = int((preds.preds != preds.targets).sum())
+    why = ("Up to half of the tiles are mistakes (red, with the true class), chosen on purpose because they teach "
+           "more: the grid is not a fair sample." if wrong else "The model made no mistakes: a random sample.")
     return head + (f'<p class="note">{split_name.capitalize()} images with the predicted class and its probability. '
-            "Half of the tiles are mistakes (red, with the true class), chosen on purpose because they teach "
-            f"more: the grid is not a fair sample. Overall accuracy: {pct(run.summary.get('test_acc'))}.</p>"
+                   f"{why} Overall accuracy: {pct(run.summary.get('test_acc'))} ({wrong:,} mistakes in "
+                   f"{len(preds.preds):,} images).</p>"
             + (img(data, "sample predictions") if data else ""))
 
 
