@@ -4,6 +4,8 @@ Layering, lowest first: the schema defaults, ``configs/defaults.yaml``, the mode
 (``configs/<model>.yaml``) or the ``base:`` a file names, the ``--config`` file, then command-line
 shortcuts and ``--set a.b=c`` overrides. The resolved configuration is written into the run
 directory, and ``cnnzoo train --config RUN/config.yaml`` reproduces the run.
+An image folder trains at :data:`FOLDER_LR` unless the ``--config`` file itself or a flag sets
+``optim.lr``: the recipes' rates were tuned on their own datasets.
 
 Every YAML text (files and ``--set`` values alike) is read by :mod:`cnnzoo.config.yaml_reader`,
 which bounds its size and refuses duplicate keys; the merged mapping is checked by
