@@ -171,6 +171,12 @@ def signed_tiles(w: torch.Tensor) -> torch.Tensor:
     return w / w.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)
 
 
+def _height(fig: Any) -> float:
+    """Height in inches of the figure a (sub)figure belongs to."""
+    root = getattr(fig, "figure", None) or fig
+    return float((root if hasattr(root, "get_figheight") else fig).get_figheight())
+
+
 def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
     """One grid of filter tiles in the (sub)figure ``fig``; returns the last image drawn (for a colour bar)."""
     tiles = signed_tiles(w)
@@ -178,7 +184,8 @@ def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
         tiles = tiles.mean(1, keepdim=True)
     cols = math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
-    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08})
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"wspace": 0.1, "hspace": 0.1})
+    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.02, top=1 - 0.45 / _height(fig))
     for ax in axes.flat:
         ax.axis("off")
     im = None
@@ -187,7 +194,7 @@ def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
             im = ax.imshow(t[0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         else:  # colour filters: zero is mid-grey, a positive weight on a channel adds that colour
             im = ax.imshow((0.5 + 0.5 * t).clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1 - 0.08 / _height(fig), va="top")
     return im, list(axes.flat)
 
 
@@ -203,20 +210,22 @@ def draw_filters(model: nn.Module, spec: Any, path: Path, initial: nn.Module | N
         panels.insert(0, ("at initialization (the run's seed)", first_layer(initial, spec)[1][:MAX_FILTERS]))
     cols = math.ceil(math.sqrt(len(w)))
     rows = math.ceil(len(w) / cols)
-    size = max(0.3, min(0.8, 6 / cols))
+    size = max(0.3, min(0.7, 6 / cols))  # inches per tile
+    grey = w.shape[1] == 1 or w.shape[1] not in (1, 3)
     plt = _plt()
-    fig = plt.figure(figsize=(len(panels) * (cols * size + 0.5) + 1.0, rows * size + 1.3))
-    subs = fig.subfigures(1, len(panels), wspace=0.04) if len(panels) > 1 else [fig]
+    panel_w, bar_w = cols * size * 1.1 + 0.3, 1.1 if grey else 0.0
+    fig = plt.figure(figsize=(len(panels) * panel_w + bar_w, rows * size * 1.1 + 0.5))
+    subs = fig.subfigures(1, len(panels), wspace=0.02, width_ratios=[panel_w] * (len(panels) - 1)
+                          + [panel_w + bar_w]) if len(panels) > 1 else [fig]
     im, axes, last = None, [], fig
     for sub, (label, weights) in zip(subs, panels):
         im, axes = _filter_grid(sub, weights, label)
         last = sub
     shown = f"the first {len(w)} of {n}" if n > len(w) else f"all {n}"
-    grey = w.shape[1] == 1 or w.shape[1] not in (1, 3)
     scale = ("each tile divided by its largest |weight|: red positive, blue negative, white zero"
              if grey else "each tile divided by its largest |weight|: mid-grey is zero, a colour is a "
              "positive weight on that channel, its complement a negative one")
-    fig.suptitle(f"{spec.model}: first layer {name}, {what}; {shown}\n{scale}", fontsize=9, y=1.06)
+    fig.suptitle(f"{spec.model}: first layer {name}, {what}; {shown}\n{scale}", fontsize=9, y=1.0, va="bottom")
     if grey and im is not None:
         last.colorbar(im, ax=axes, fraction=0.04, pad=0.03, shrink=0.8, label="weight / max |weight|")
     _save(fig, path)
