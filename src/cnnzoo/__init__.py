@@ -39,7 +39,7 @@ _LAZY = {
     "train": "cnnzoo.training",
     "Trainer": "cnnzoo.engine.trainer",
     "Callback": "cnnzoo.engine.callbacks",
-    "load_run": "cnnzoo.engine.checkpoint",
+    "load_run": "cnnzoo.engine.inference",
     "resolve_trained": "cnnzoo.trained",
 }
 

@@ -5,6 +5,7 @@
     cnnzoo data info ./my_images              an image folder (ROOT/<class>/<image>)
     cnnzoo data fetch cifar10 [--dest DIR]    download and verify (default: the user cache)
     cnnzoo data verify fashion-mnist          checksums and structure of the files on disk
+    cnnzoo data show fashion-mnist            a picture of training images after augmentation
 
 Parsing imports nothing heavy; each handler imports :mod:`cnnzoo.data` when it runs.
 """
@@ -47,6 +48,24 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     s.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(handler=_info)
+
+    s = sub.add_parser("show", parents=parents, help="a picture of training images after augmentation",
+                       description="Draw the first training batch as the network sees it (augmented, "
+                                   "resized; normalization undone for display), from the same loader "
+                                   "`cnnzoo train` builds with these settings. fastai's show_batch.")
+    s.add_argument("name", metavar="NAME", nargs="?", help="a dataset name, 'folder' (with --data-dir), or a "
+                   "folder path (default: the configuration's)")
+    s.add_argument("--data-dir", metavar="DIR", help="look here first (for 'folder': the root)")
+    s.add_argument("--offline", action="store_true", help="never touch the network")
+    s.add_argument("--image-size", type=int, metavar="N", help="the size the images are trained at")
+    s.add_argument("--model", "-m", help="take the augmentation of this model's recipe")
+    s.add_argument("--config", "-c", metavar="FILE", help="take the augmentation of this configuration")
+    s.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="sets", action="extend",
+                   help="override config keys, e.g. --set data.augment.crop_padding=4")
+    s.add_argument("--epoch", type=int, default=1, metavar="E", help="which epoch's first batch (default 1)")
+    s.add_argument("-n", type=int, default=32, metavar="N", help="images to show (default 32)")
+    s.add_argument("--out", "-o", metavar="FILE", help="the PNG to write (default: batch-<dataset>.png)")
+    s.set_defaults(handler=_show)
 
     s = sub.add_parser("fetch", parents=parents, help="download a dataset and verify its checksums",
                        description="Download a built-in dataset's official files from the first mirror "
@@ -112,6 +131,25 @@ def _info(args: argparse.Namespace) -> int:
     print(info["name"])
     for key, value in rows:
         print(f"  {key:<12} {value}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..config import load_config
+    from ..errors import ConfigError
+    from ..report.plots import show_batch
+
+    if args.n < 1 or args.epoch < 1:
+        raise ConfigError(f"{'-n' if args.n < 1 else '--epoch'} must be at least 1")
+    overrides = {"data.dataset": args.name, "data.data_dir": args.data_dir, "data.image_size": args.image_size,
+                 "data.offline": True if args.offline else None}
+    cfg = load_config(args.config, model=args.model, overrides=overrides, sets=args.sets)
+    out = Path(args.out) if args.out else Path(f"batch-{Path(cfg.data.dataset).name or 'data'}.png")
+    caption = show_batch(cfg, out, n=args.n, epoch=args.epoch - 1)
+    print(caption)
+    print(f"wrote {out}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from .common import format_table, print_json
@@ -214,17 +215,47 @@ def run_lr_find(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_run
+    from ..report.plots import eval_confusion
 
     result = evaluate_run(args.target, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
                           batch_size=args.batch_size, device=args.device, offline=args.offline, out=args.out)
+    picture = eval_confusion(result)
+    result["confusion_png"] = str(picture)
     if args.json:
         print_json(result)
         return 0
-    rows = [(name, f"{100 * acc:.2f}%" if acc == acc else "-", n)
-            for name, acc, n in zip(result["classes"], result["per_class_acc"], result["per_class_n"], strict=True)]
-    print(f"{result['model']} on {result['dataset']} ({result['split']}, {result['n']} images): "
-          f"accuracy {100 * result['accuracy']:.2f}%, loss {result['loss']:.4f}")
-    print(format_table(rows, ("class", "accuracy", "images"), align="lrr"))
-    print(f"wrote {result['eval_json']}")
+    print(format_eval(result))
+    print(f"wrote {result['eval_json']} and {picture}")
     return 0
 
+
+def format_eval(result: dict[str, Any]) -> str:
+    """What `cnnzoo eval` prints: accuracy (top-k), each class's precision/recall/F1, the confusion matrix."""
+    def pct(v: float) -> str:
+        return "-" if math.isnan(v) else f"{100 * v:.2f}%"
+
+    split = result["split"]
+    topk = ", ".join(f"top-{k} {pct(v)}" for k, v in result["topk_accuracy"].items() if k != "1")
+    lines = [f"{result['model']} on {result['dataset']} ({split}, {result['n']} images): "
+             f"accuracy {pct(result['accuracy'])}" + (f" ({topk})" if topk else "")
+             + f", loss {result['loss']:.4f}, macro F1 {pct(result['macro_f1'])}"]
+    if result.get("split_asked", split) != split:
+        lines.append(f"the dataset has no {result['split_asked']} split: these are its {split} images, the ones "
+                     "held out for validation during training")
+    lines.append("")
+    rows = [(name, n, pct(r), pct(p), pct(f)) for name, n, p, r, f in zip(
+        result["classes"], result["per_class_n"], result["per_class_precision"], result["per_class_recall"],
+        result["per_class_f1"], strict=True)]
+    lines.append(format_table(rows, ("class", "images", "recall (accuracy)", "precision", "F1"), align="lrrrr"))
+    lines.append("recall: the share of the class's images it found; precision: the share of the images it called "
+                 "that class that are; F1: their harmonic mean")
+    classes, m = result["classes"], result["confusion"]
+    if len(classes) <= 20:
+        width = max(4, *(len(str(v)) for row in m for v in row))
+        labels = [str(i) for i in range(len(classes))]
+        lines += ["", "confusion matrix (rows: true class, columns: predicted; counts of images):",
+                  " " * 6 + " ".join(lab.rjust(width) for lab in labels)]
+        for i, row in enumerate(m):
+            lines.append(f"{i:>4}  " + " ".join((str(v) if v else ".").rjust(width) for v in row)
+                         + f"   {classes[i]}")
+    return "\n".join(lines)

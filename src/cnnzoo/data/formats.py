@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -445,10 +446,15 @@ def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) 
             if img.format == "JPEG":
                 img.draft("L" if channels == 1 else "RGB", (size[1], size[0]))  # fast JPEG downscale
             img.load()
-            out = _resize_cover(_to_mode(img, channels), size)
-            arr = np.array(out, dtype=np.uint8)  # a writable copy (asarray would be read-only)
+            return decode_pil(img, channels, size)
     except Exception:  # noqa: BLE001 - untrusted bytes: Pillow raises a zoo of exception types
         return None
+
+
+def decode_pil(img: Any, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """An opened PIL image converted as :func:`decode_image` converts a file: ``uint8 (channels, h, w)``."""
+    out = _resize_cover(_to_mode(img, channels), size)
+    arr = np.array(out, dtype=np.uint8)  # a writable copy (asarray would be read-only)
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

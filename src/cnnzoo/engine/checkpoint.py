@@ -474,14 +474,8 @@ def load_training_state(folder: Path, name: str = "last") -> tuple[dict[str, tor
     return weights, spec, TrainingState(int(tag), loop, optimizer, extra)
 
 
-def load_run(target: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
-    """Public API: the trained model of a run directory (best weights) or checkpoint file.
+def load_run(target: str | Path, device: str = "cpu") -> Any:
+    """The trained model of a run: see :func:`cnnzoo.engine.inference.load_run` (kept here for imports)."""
+    from .inference import load_run as _load_run
 
-    >>> model, spec = cnnzoo.load_run("runs/my-run")   # doctest: +SKIP
-    >>> spec.classes[:2]                                # doctest: +SKIP
-    ['T-shirt/top', 'Trouser']
-    """
-    path = find_checkpoint(target)
-    state, spec = load_weights(path)
-    model = build_model(spec, state, path)
-    return model.to(device).eval(), spec
+    return _load_run(target, device)

@@ -1,9 +1,11 @@
-"""``cnnzoo eval``: accuracy, per-class accuracy and the confusion matrix of a trained model."""
+"""``cnnzoo eval``: accuracy (top-1 and top-k), precision, recall and F1 per class, and the confusion
+matrix of a trained model, in eval.json."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import torch
 
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import atomic_write, build_model, find_checkpoint, load_weights
-from .metrics import evaluate
+from .metrics import evaluate, precision_recall_f1
 from .runtime import Runtime
 
 log = logging.getLogger("cnnzoo.engine")
@@ -42,7 +44,11 @@ def _run_config(run: Path | None) -> Any:
 def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
                  split: str = "test", batch_size: int = 512, device: str = "auto", offline: bool = False,
                  out: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate the best weights of a run (or a checkpoint file) and write ``eval.json``."""
+    """Evaluate the best weights of a run (or a checkpoint file) and write ``eval.json`` (``cnnzoo
+    eval`` draws its confusion matrix beside it: :func:`cnnzoo.report.plots.eval_confusion`).
+
+    An image folder without a test split has its validation split tested instead (as in training):
+    ``split`` in the result then says ``val``, and ``split_asked`` says ``test``."""
     from ..data import load_dataset, make_loader
 
     path = find_checkpoint(target)
@@ -63,6 +69,9 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     if len(ds.classes) != spec.num_classes:
         raise CheckpointError(f"{path} predicts {spec.num_classes} classes but {ds.name} has {len(ds.classes)}; "
                               "evaluate it on the dataset it was trained on")
+    asked = split
+    if split == "test" and getattr(ds, "test_is_val", False):
+        split = "val"  # the folder has no test split: its test split *is* the validation split
     chosen = {"test": ds.test, "val": ds.val, "train": ds.train}[split]
     if chosen is None:
         raise ConfigError(f"{ds.name} has no {split} split" + (" (val_fraction is 0)" if split == "val" else ""))
@@ -79,10 +88,17 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     tta = bool(cfg.train.tta_flip and ds.flip) if cfg is not None else False
     res = evaluate(model, loader, spec.num_classes, rt.autocast, tta_flip=tta)
     per_class_n = res.confusion.sum(1).tolist()
+    prf = precision_recall_f1(res.confusion)
+    ks = sorted({k for k in (1, 3, 5) if k <= spec.num_classes})
     result = {
-        "checkpoint": str(path), "model": spec.model, "dataset": ds.name, "split": split, "n": res.n,
-        "accuracy": res.acc, "loss": res.loss, "classes": list(ds.classes),
+        "checkpoint": str(path), "model": spec.model, "dataset": ds.name, "split": split, "split_asked": asked,
+        "n": res.n, "accuracy": res.acc, "loss": res.loss,
+        "topk_accuracy": {str(k): res.topk_acc(k) for k in ks},
+        "classes": list(ds.classes),
         "per_class_acc": res.per_class_acc(), "per_class_n": per_class_n,
+        "per_class_precision": [p for p, _, _ in prf], "per_class_recall": [r for _, r, _ in prf],
+        "per_class_f1": [f for _, _, f in prf],
+        "macro_f1": _nanmean([f for _, _, f in prf]),
         "confusion": res.confusion.tolist(), "device": rt.describe(), "tta_flip": tta,
     }
     dest = Path(out) if out else ((run or path.parent) / "eval.json")
@@ -96,4 +112,9 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
         raise OutputError(f"cannot write {dest}: {e.strerror or e}") from None
     result["eval_json"] = str(dest)
     return result
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else float("nan")
 

@@ -60,6 +60,12 @@ class EvalResult:
     # (N,) int64: the position in the evaluated split of each prediction. Equal to arange(N) unless
     # a streamed split dropped files it could not decode; then it keeps predictions and images aligned.
     index: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    # (N,) int64: how many classes scored above the true one (0: right; < k: in the top k)
+    rank: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+
+    def topk_acc(self, k: int) -> float:
+        """The share of images whose true class is among the ``k`` most probable."""
+        return float((self.rank < k).double().mean()) if len(self.rank) else float("nan")
 
     def per_class_acc(self) -> list[float]:
         c = self.confusion.double()
@@ -81,7 +87,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, ...]]
     device = next(model.parameters()).device
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, n
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
-    preds, probs, targets, index = [], [], [], []
+    preds, probs, targets, index, ranks = [], [], [], [], []
     seen = 0
     for x, y, *where in batches:
         index.append(where[0] if where else torch.arange(seen, seen + len(y), device=y.device))
@@ -99,6 +105,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, ...]]
         confusion += torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
         preds.append(pred)
         probs.append(conf)
+        ranks.append((p > p.gather(1, y[:, None])).sum(1))
         targets.append(y)
     if reduce is not None:
         reduce(sums)
@@ -108,7 +115,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, ...]]
     correct = int(confusion.diag().sum())
     cat = (lambda ts: torch.cat(ts).cpu()) if preds else (lambda ts: torch.empty(0))
     return EvalResult(loss=loss_sum / max(n, 1), acc=correct / max(n, 1), n=int(n), confusion=confusion,
-                      preds=cat(preds), probs=cat(probs), targets=cat(targets),
+                      preds=cat(preds), probs=cat(probs), targets=cat(targets), rank=cat(ranks).long(),
                       index=torch.cat([i.cpu() for i in index]).long() if index else torch.empty(0, dtype=torch.int64))
 
 
@@ -130,3 +137,32 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
             f.flush()
     except OSError as e:
         raise _output_error(e, path) from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; a line a crash tore (the last one) is skipped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def precision_recall_f1(confusion: torch.Tensor) -> list[tuple[float, float, float]]:
+    """Per class (rows of ``confusion`` are true classes, columns predictions): precision (of the
+    images predicted as the class, the share that are), recall (of the class's images, the share
+    found) and F1, their harmonic mean. NaN where a class was never predicted or has no images."""
+    c = confusion.double()
+    out = []
+    for i in range(c.shape[0]):
+        tp, predicted, actual = float(c[i, i]), float(c[:, i].sum()), float(c[i].sum())
+        precision = tp / predicted if predicted else float("nan")
+        recall = tp / actual if actual else float("nan")
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else (
+            float("nan") if math.isnan(precision) or math.isnan(recall) else 0.0)
+        out.append((precision, recall, f1))
+    return out

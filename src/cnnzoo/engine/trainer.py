@@ -16,6 +16,10 @@ What it guarantees:
   resume command and exits with 130; a second Ctrl-C stops at once.
 * **Honest numbers.** Validation every epoch on data never trained on (carved from train when the
   dataset has no validation split); the test split is touched once, at the very end.
+* **Watched.** Every ``log_every`` steps (about 50 times an epoch, where the loop reads the device
+  anyway) the epoch's running loss is checked: a loss far above chance level (see :func:`diverging`)
+  prints a warning with advice once, kept in the summary's ``warnings``. The same points are where
+  :class:`~cnnzoo.report.callbacks.WriteSteps` records the loss within epochs (``steps.jsonl``).
 * **Fast.** No ``.item()`` in the hot loop, bf16 autocast and channels_last where the hardware has
   them, fused/foreach optimizers, data resident on the device (see docs/benchmarks.md).
 """
@@ -48,7 +52,24 @@ from .runtime import Runtime
 from .state import TrainState
 from .stop import Interrupted, StopFlag
 
-__all__ = ["Interrupted", "RunResult", "Trainer"]
+__all__ = ["Interrupted", "RunResult", "Trainer", "diverging"]
+
+# The running loss is read about this many times an epoch (steps.jsonl gets as many points).
+STEP_POINTS_PER_EPOCH = 50
+
+
+# The running loss is judged only after this many steps of an epoch: the first steps of a run
+# without warm-up spike (a loss of 19 at step 2 with 10 classes, then normal training).
+DIVERGENCE_AFTER_STEPS = 20
+
+
+def diverging(loss: float, num_classes: int) -> bool:
+    """A loss far above chance level: guessing uniformly scores ``ln(C)`` (2.30 for 10 classes); a
+    network that is learning stays near or below it, while one that diverged reaches hundreds to
+    millions. The margin (``max(10, 4 ln C)``: 10 for 2 to 12 classes, 27.6 for 1,000) leaves room
+    for healthy spikes and for an overfitted network's confident mistakes on validation. A loss
+    that is not finite is the NaN check's (an error), not this warning's."""
+    return math.isfinite(loss) and loss > max(10.0, 4 * math.log(max(2, num_classes)))
 
 
 @dataclass
@@ -83,6 +104,8 @@ class Trainer:
     steps_per_epoch: int
     total_steps: int
     _bad_step: torch.Tensor  # the first step whose loss was not finite, or -1
+    check_every: int  # how often the loop reads the device (NaN check, Ctrl-C agreement)
+    log_every: int  # how often the running loss is checked (and steps.jsonl written): whole checks
 
     def __init__(self, cfg: Config, *, run_dir: Path | None = None, resume: Path | None = None,
                  overwrite: bool = False, console: Console | None = None,
@@ -107,6 +130,7 @@ class Trainer:
         self.state = TrainState(world_size=self.dist.world_size)
         self.stop = StopFlag()  # Ctrl-C; its handlers are installed while fit() runs
         self.should_stop = False  # a callback sets it to end training after the current epoch
+        self.warnings: list[str] = []  # said once each, during the run, and kept in summary.json
         self.ready = False  # setup() has run
         if resume is not None:
             prepare_run_dir(resume, resume=True, overwrite=False)  # fail early if it is not a run
@@ -154,8 +178,7 @@ class Trainer:
             self.stats = RunningStats(rt.device)
             st.epoch_elapsed_s = 0.0
         bar = self.console.bar(self.steps_per_epoch, f"epoch {st.epoch + 1}/{cfg.train.epochs}", st.batch)
-        # how often the loop reads the device (NaN check, Ctrl-C agreement): every step on one CPU
-        check_every = 1 if rt.device.type == "cpu" and not self.dist.enabled else 32
+        check_every = self.check_every
         t0 = time.perf_counter()
         try:
             for x, y in self.train_loader.iter_from(st.batch):
@@ -164,6 +187,9 @@ class Trainer:
                 self._call("on_train_batch_end", loss)
                 if st.batch % check_every == 0 or st.batch == self.steps_per_epoch:
                     self._check_finite()
+                    if st.step % self.log_every == 0 and st.batch >= min(DIVERGENCE_AFTER_STEPS,
+                                                                         self.steps_per_epoch):
+                        self._check_divergence("training", self.stats.values()[0], st.step)
                     if self.dist.any(self.stop.requested, rt.device):
                         st.epoch_elapsed_s += time.perf_counter() - t0
                         self._interrupt()
@@ -247,6 +273,19 @@ class Trainer:
                 f"Try a lower learning rate (--lr {lr / 10:.3g}), gradient clipping (--set optim.grad_clip=1.0), "
                 "or precision fp32"))
 
+    def _check_divergence(self, what: str, loss: float, step: int) -> None:
+        """Warn (once) when a loss is far above chance level: the run trains on, but says so."""
+        c = len(self.ds.classes)
+        if any(w.startswith("diverging") for w in self.warnings) or not diverging(loss, c):
+            return
+        lr = self.schedule(max(0, step - 1))
+        msg = (f"diverging: the {what} loss is {loss:,.4g} at step {step} (epoch {self.state.epoch + 1}, "
+               f"learning rate {lr:.3g}), far above chance level (ln {c} = {math.log(c):.2f}, the loss of "
+               f"guessing); the network is not learning. Lower the learning rate (--lr {self.cfg.optim.lr / 10:.3g}),"
+               " or add gradient clipping (--set optim.grad_clip=1.0)")
+        self.warnings.append(msg)
+        self.console.warn(msg)
+
     def _interrupt(self) -> None:
         self._save()
         if self.run_dir is not None:
@@ -263,6 +302,9 @@ class Trainer:
         val = self._evaluate(self.ds.val) if self.ds.val is not None and self.dist.is_main else None
         epoch_time = st.epoch_elapsed_s + time.perf_counter() - t_eval
         self._call("on_validation_end", val)
+        self._check_divergence("training", train_loss, st.step)
+        if val is not None:
+            self._check_divergence("validation", val.loss, st.step)
         st.train_time_s += epoch_time
         row = {"epoch": st.epoch + 1, "step": st.step, "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": val.loss if val else None, "val_acc": val.acc if val else None,
@@ -407,6 +449,11 @@ class Trainer:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         self.stats = RunningStats(rt.device)
         self._bad_step = torch.full((), -1, dtype=torch.long, device=rt.device)
+        # how often the loop reads the device (NaN check, Ctrl-C agreement): every step on one CPU
+        self.check_every = 1 if rt.device.type == "cpu" and not self.dist.enabled else 32
+        # about STEP_POINTS_PER_EPOCH loss readings per epoch, each at a check (where the device was read)
+        checks = max(1, round(self.steps_per_epoch / STEP_POINTS_PER_EPOCH / self.check_every))
+        self.log_every = checks * self.check_every
         if self.resume_dir is not None:
             self._restore()
         if self.run_dir is not None:

@@ -6,10 +6,12 @@ Security Policy in the page itself (``default-src 'none'``) makes the browser re
 for something outside the file, so a slip would show up as a console error, not as a silent
 network call (the browser test in tests/report checks exactly that).
 
-``cnnzoo report RUN`` writes ``RUN/report.html``: summary, configuration, training curves, the
-confusion matrix, per-class accuracy, the most confident mistakes (the test images, rebuilt from the
-run's dataset and seed, with what the model said), and the model's block diagram (inline SVG, drawn by
-:mod:`cnnzoo.report.draw`) with its layer table.
+``cnnzoo report RUN`` writes ``RUN/report.html``: summary (with the published figures of the
+network and, for a run of ``cnnzoo compare``, the path of its leaderboard), configuration,
+training curves (the loss within epochs and the learning-rate schedule), the confusion matrix,
+per-class accuracy, sample predictions, the most confident mistakes (the test images, rebuilt from
+the run's dataset and seed, with what the model said), and the model's block diagram (inline SVG,
+drawn by :mod:`cnnzoo.report.draw`) with its layer table.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ pre { background: #f6f8fa; border: 1px solid var(--line); padding: 12px; overflo
 .card .pred { color: var(--bad); font-weight: 600; }
 .card .true { color: var(--good); }
 details summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
+.warn { background: #fdecea; border: 1px solid #f1b5ae; color: var(--bad); padding: 8px 12px; border-radius: 4px; }
 """
 
 
@@ -189,14 +192,64 @@ def render_report(run: RunRecord, data_dir: str | Path | None = None) -> str:
         ("configuration", "Configuration", _configuration(run)),
         ("curves", "Training curves", _curves(run)),
         ("confusion", "Confusion matrix", _confusion(run, preds, classes)),
-        ("per-class", "Per-class accuracy", _per_class(preds, classes)),
+        ("per-class", "Per-class accuracy", _per_class(preds, classes) + _samples(run, preds, data_dir)),
         ("mistakes", "Most confident mistakes", _mistakes(run, preds, data_dir)),
         ("layers", "Layers", _layers(run)),
     ]
-    title = f"{s.get('model', '?')} on {s.get('dataset', '?')}"
-    subtitle = (f"{s.get('test_split', 'test')} accuracy {pct(s.get('test_acc'))} after {s.get('epochs', '?')} "
-                f"epochs · run {run.path.resolve()}")
+    title = f"{network_label(run)} on {s.get('dataset', '?')}"
+    epochs = s.get("epochs", "?")
+    subtitle = (f"{s.get('test_split', 'test')} accuracy {pct(s.get('test_acc'))} after {epochs} "
+                f"epoch{'' if epochs == 1 else 's'} · run {run.path.resolve()}")
     return page(title, sections, subtitle)
+
+
+def network_label(run: RunRecord) -> str:
+    """The network as it was built, e.g. ``resnet18 (width_mult=0.25)`` (:attr:`RunRecord.label`)."""
+    return run.label
+
+
+def leaderboard_link(run: RunRecord) -> str:
+    """A link back to the leaderboard of the ``cnnzoo compare`` folder the run belongs to (relative,
+    so that the folder can move), or nothing."""
+    from .compare import MARKER
+
+    folder = run.path.resolve().parent.parent
+    if run.path.resolve().parent.name != "runs" or not (folder / MARKER).is_file():
+        return ""
+    board = "leaderboard.html" if (folder / "leaderboard.html").is_file() else "leaderboard.md"
+    # the path as text, not a link: the page links to nothing outside itself (tests/report pins it)
+    return (f'<p class="note">One of the runs of a comparison; its leaderboard: <code>{esc(folder / board)}</code> '
+            f"(<code>../../{board}</code> from this file).</p>")
+
+
+def _warnings(run: RunRecord) -> str:
+    warnings = run.summary.get("warnings") or []
+    return "".join(f'<p class="warn"><b>Warning:</b> {esc(w)}</p>' for w in warnings if isinstance(w, str))
+
+
+def _published(run: RunRecord) -> str:
+    """The paper's parameter and MAC counts beside this run's: what the recipe changed (input size,
+    classes, width) shows as the difference."""
+    s = run.summary
+    try:
+        from ..models import model_info
+
+        info = model_info(run.model)
+    except CnnzooError:
+        return ""
+    if info.reference_params is None and info.reference_macs is None:
+        return ""
+    (c, h, w), k = info.default_input, info.default_num_classes
+    published = ", ".join(filter(None, [
+        f"{human(info.reference_params)} parameters" if info.reference_params else "",
+        f"{human(info.reference_macs)} MACs" if info.reference_macs else ""]))
+    ours = f"{human(s.get('params'))} parameters, {human(s.get('macs'))} MACs"
+    label = network_label(run)
+    return (f'<p class="note">Published: {esc(published)} for {esc(info.name)} at {c}x{h}x{w} with {k} classes '
+            f"({esc(info.reference_source or 'the paper')}). This run: {esc(ours)} for {esc(label)} at "
+            f"{esc('x'.join(map(str, s.get('input', []))))} with {esc(s.get('classes', '?'))} classes; the input "
+            "size, the number of classes and the width change the count (cnnzoo summary NAME --input C,H,W "
+            "shows any configuration).</p>")
 
 
 def _summary(run: RunRecord) -> str:
@@ -231,7 +284,8 @@ def _summary(run: RunRecord) -> str:
         ("finished", s.get("finished_at", "-")),
     ]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-    return about + f'<table class="kv"><tbody>{body}</tbody></table>'
+    return (_warnings(run) + leaderboard_link(run) + about + f'<table class="kv"><tbody>{body}</tbody></table>'
+            + _published(run))
 
 
 def _configuration(run: RunRecord) -> str:
@@ -259,15 +313,64 @@ def _curves(run: RunRecord) -> str:
     if not run.history:
         return '<p class="note">No epochs were recorded (metrics.jsonl is empty).</p>'
     title = f"{run.label} on {run.summary.get('dataset', '')}"
-    data = _plot_file(run, "curves.png", lambda p: plots.curves(run.history, p, title=title))
+    data = _plot_file(run, "curves.png", lambda p: plots.curves(run.history, p, title=title, steps=run.steps,
+                                                                  lr=_lr_points(run)))
     rows = [(r.get("epoch"), _num(r.get("train_loss")), pct(r.get("train_acc")), _num(r.get("val_loss")),
              pct(r.get("val_acc")), f"{r['lr']:.3g}" if r.get("lr") is not None else "-",
              duration(r.get("epoch_time_s")), f"{r['samples_per_s']:,.0f}" if r.get("samples_per_s") else "-")
             for r in run.history]
     tbl = table(("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "time", "images/s"), rows,
                 align="rrrrrrrr")
-    return (img(data, "training curves") if data else "") + \
-        f"<details><summary>per-epoch numbers ({len(rows)} epochs)</summary>{tbl}</details>"
+    note = ('<p class="note">Loss and accuracy per epoch (markers) and, as a thin line, the training loss '
+            "within epochs (steps.jsonl); right: the learning rate as the schedule set it, step by step.</p>")
+    return note + (img(data, "training curves") if data else "") + \
+        f"<details><summary>per-epoch numbers ({len(rows)} epoch{'' if len(rows) == 1 else 's'})</summary>" \
+        f"{tbl}</details>"
+
+
+def _lr_points(run: RunRecord) -> tuple[list[float], list[float]] | None:
+    """The run's learning-rate schedule as (epoch, lr) points, rebuilt from config.yaml: the schedule
+    is a pure function of the step. None when it cannot be rebuilt."""
+    from ..engine.optim import LRSchedule
+    from .plots import schedule_points
+
+    first = run.history[0] if run.history else {}
+    if first.get("epoch") != 1 or not first.get("step"):
+        return None
+    try:
+        cfg = run.config()
+        per_epoch = int(first["step"])
+        schedule = LRSchedule.from_config(cfg.schedule, cfg.optim.lr, per_epoch, cfg.train.epochs)
+    except (CnnzooError, TypeError, ValueError):
+        return None
+    return schedule_points(schedule, per_epoch, int(run.summary.get("steps") or run.history[-1].get("step", 0)))
+
+
+def _samples(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
+    """plots/samples.png under its own heading: a grid of predictions, half of them mistakes on purpose."""
+    from . import plots
+
+    if preds is None:
+        return ""
+    split_name = run.summary.get("test_split", "test")
+
+    def draw(path: Path) -> None:
+        split, classes = tested_split(run, data_dir)
+        plots.samples(lambda k: split.image(int(preds.index[k])), preds.targets, preds.preds, preds.probs, classes,
+                      path, split=split_name)
+
+    head = '<h3 id="samples">Sample predictions</h3>'
+    try:
+        data = _plot_file(run, "samples.png", draw)
+    except CnnzooError as e:
+        return head + f'<p class="note">The sample predictions are not shown: {esc(e)}</p>'
+    wrong = int((preds.preds != preds.targets).sum())
+    why = ("Up to half of the tiles are mistakes (red, with the true class), chosen on purpose because they teach "
+           "more: the grid is not a fair sample." if wrong else "The model made no mistakes: a random sample.")
+    return head + (f'<p class="note">{split_name.capitalize()} images with the predicted class and its probability. '
+                   f"{why} Overall accuracy: {pct(run.summary.get('test_acc'))} ({wrong:,} mistakes in "
+                   f"{len(preds.preds):,} images).</p>"
+            + (img(data, "sample predictions") if data else ""))
 
 
 def _num(v: Any) -> str:
@@ -333,7 +436,8 @@ def _mistakes(run: RunRecord, preds: Any, data_dir: str | Path | None) -> str:
                      f'<div class="pred">{esc(classes[p])} {esc(pct(preds.probs[i], 0))}</div>'
                      f'<div class="true">true: {esc(classes[t])}</div>'
                      f'<div class="muted">#{at}</div></div>')
-    return (f"<p>The {len(cards)} test images the model got wrong with the highest confidence, out of "
+    split_name = run.summary.get("test_split", "test")
+    return (f"<p>The {len(cards)} {esc(split_name)} images the model got wrong with the highest confidence, out of "
             f"{len(wrong)} mistakes in {len(preds.preds)} images: predicted class and probability in red, "
             f"the true class in green.</p>" + '<div class="grid">' + "".join(cards) + "</div>")
 

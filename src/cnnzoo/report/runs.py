@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config.yaml_reader import read_text_file
+from ..engine.metrics import read_jsonl
 from ..errors import CheckpointError, DataError
 from ..paths import describe
 from .predictions import FILE as PREDICTIONS_FILE
@@ -31,6 +32,7 @@ class RunRecord:
     summary: dict[str, Any]
     history: list[dict[str, Any]]
     config_text: str
+    steps: list[dict[str, Any]] = field(default_factory=list)  # steps.jsonl: the loss within epochs
 
     @property
     def name(self) -> str:
@@ -104,7 +106,19 @@ def read_run(target: str | Path) -> RunRecord:
                 raise CheckpointError(f"{metrics}:{n}: field 'epoch' is missing; the file was damaged{_REDO}")
             check_fields(row, METRICS_FIELDS, f"{metrics}:{n}")
             history.append(row)
-    return RunRecord(path, summary, history, read_text_file(path / "config.yaml"))  # bounded, UTF-8 checked
+    return RunRecord(path, summary, history, read_text_file(path / "config.yaml"), _read_steps(path / "steps.jsonl"))
+
+
+def _read_steps(path: Path) -> list[dict[str, Any]]:
+    """steps.jsonl (the loss within epochs) if the run has one: only rows whose fields are numbers,
+    so that a damaged line never reaches a plot (a torn last line is skipped, as the trainer may leave one)."""
+    if not path.is_file():
+        return []
+    try:
+        rows = read_jsonl(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read {path} ({str(e)[:100]}){_REDO}") from None
+    return [r for r in rows if all(_number(r.get(k)) and math.isfinite(r[k]) for k in ("step", "train_loss"))]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 ``cnnzoo visualize RUN --what filters|features|cam`` writes a PNG into ``RUN/plots/``:
 
-- ``filters``: the weights of the first layer, one tile per filter, each scaled to its own min-max.
-  This is the picture behind AlexNet's famous figure: trained on natural images, first-layer
-  filters become oriented edge detectors and colour blobs, close to the Gabor filters of classical
-  vision. (MLP-Mixer has no convolution: its first layer is a linear map of each patch, whose rows
+- ``filters``: the weights of the first layer, one tile per filter, beside the same layer at
+  initialization (the run's seed rebuilds the exact weights training started from): what training
+  changed. Each tile is scaled by its own largest magnitude with zero in the middle (white in the
+  red-blue map of one-channel filters, mid-grey for colour ones), so the sign of a weight stays
+  visible. This is the picture behind AlexNet's famous figure: trained on natural images,
+  first-layer filters become oriented edge detectors and colour blobs, close to the Gabor filters
+  of classical vision, out of the noise they started as. (MLP-Mixer has no convolution: its first layer is a linear map of each patch, whose rows
   are shown as patches.)
 - ``features``: what one layer (``--layer NAME``; by default a block half-way through the network)
   outputs for one image: its most active channels, as heat maps beside the image.
@@ -61,11 +64,26 @@ def visualize(target: str | Path, what: str, *, image: str | Path | None = None,
     out = run.path / "plots"
     out.mkdir(exist_ok=True)
     if what == "filters":
-        return draw_filters(model, spec, out / "filters.png")
+        return draw_filters(model, spec, out / "filters.png", initial=initial_model(run, spec, dev))
     raw, x, tag, truth = _input(run, spec, image, index, data_dir, dev)
     if what == "features":
         return draw_features(model, spec, raw, x, tag, layer, out)
     return draw_cam(model, spec, raw, x, tag, truth, class_, out)
+
+
+def initial_model(run: RunRecord, spec: Any, dev: torch.device) -> nn.Module:
+    """The network as training started it: built under the run's seed, exactly as the trainer does."""
+    from ..models.registry import create_model
+
+    try:
+        seed = int(run.summary.get("seed", run.config().train.seed))
+    except (TypeError, ValueError):
+        seed = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                             image_size=int(spec.input_size[0]), **spec.model_kwargs)
+    return model.to(dev).eval()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,32 +165,71 @@ def first_layer(model: nn.Module, spec: Any) -> tuple[str, torch.Tensor, str]:
                       "it has no filters to show")
 
 
-def draw_filters(model: nn.Module, spec: Any, path: Path) -> Picture:
+def signed_tiles(w: torch.Tensor) -> torch.Tensor:
+    """Filters (N, C, kh, kw) divided by each filter's largest magnitude: values in [-1, 1], zero
+    stays zero, so positive and negative weights keep their meaning (unlike a min-max scaling)."""
+    return w / w.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)
+
+
+def _height(fig: Any) -> float:
+    """Height in inches of the figure a (sub)figure belongs to."""
+    root = getattr(fig, "figure", None) or fig
+    return float((root if hasattr(root, "get_figheight") else fig).get_figheight())
+
+
+def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
+    """One grid of filter tiles in the (sub)figure ``fig``; returns the last image drawn (for a colour bar)."""
+    tiles = signed_tiles(w)
+    if tiles.shape[1] not in (1, 3):  # grouped first layers: show the mean over the input channels
+        tiles = tiles.mean(1, keepdim=True)
+    cols = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"wspace": 0.1, "hspace": 0.1})
+    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.02, top=1 - 0.45 / _height(fig))
+    for ax in axes.flat:
+        ax.axis("off")
+    im = None
+    for ax, t in zip(axes.flat, tiles):
+        if t.shape[0] == 1:
+            im = ax.imshow(t[0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        else:  # colour filters: zero is mid-grey, a positive weight on a channel adds that colour
+            im = ax.imshow((0.5 + 0.5 * t).clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+    fig.suptitle(title, fontsize=9, y=1 - 0.08 / _height(fig), va="top")
+    return im, list(axes.flat)
+
+
+def draw_filters(model: nn.Module, spec: Any, path: Path, initial: nn.Module | None = None) -> Picture:
+    """The first layer's filters after training, beside the same filters at initialization."""
     from .plots import _plt, _save
 
     name, w, what = first_layer(model, spec)
     n = w.shape[0]
     w = w[:MAX_FILTERS]
-    tiles = _minmax(w, (1, 2, 3))
-    if tiles.shape[1] not in (1, 3):  # grouped first layers: show the mean over the input channels
-        tiles = tiles.mean(1, keepdim=True)
-    cols = math.ceil(math.sqrt(len(tiles)))
-    rows = math.ceil(len(tiles) / cols)
+    panels = [("trained", w)]
+    if initial is not None:
+        panels.insert(0, ("at initialization (the run's seed)", first_layer(initial, spec)[1][:MAX_FILTERS]))
+    cols = math.ceil(math.sqrt(len(w)))
+    rows = math.ceil(len(w) / cols)
+    size = max(0.3, min(0.7, 6 / cols))  # inches per tile
+    grey = w.shape[1] == 1 or w.shape[1] not in (1, 3)
     plt = _plt()
-    size = max(0.45, min(1.0, 9 / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size + 0.4, rows * size + 0.9), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, t in zip(axes.flat, tiles):
-        if t.shape[0] == 1:
-            ax.imshow(t[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        else:
-            ax.imshow(t.permute(1, 2, 0).numpy(), interpolation="nearest")
-    shown = f"the first {len(tiles)} of {n}" if n > len(tiles) else "all"
-    fig.suptitle(f"{spec.model}: first layer {name}\n{what}; {shown}, each scaled to its own min-max",
-                 fontsize=9)
+    panel_w, bar_w = cols * size * 1.1 + 0.3, 1.1 if grey else 0.0
+    fig = plt.figure(figsize=(len(panels) * panel_w + bar_w, rows * size * 1.1 + 0.5))
+    subs = fig.subfigures(1, len(panels), wspace=0.02, width_ratios=[panel_w] * (len(panels) - 1)
+                          + [panel_w + bar_w]) if len(panels) > 1 else [fig]
+    im, axes, last = None, [], fig
+    for sub, (label, weights) in zip(subs, panels):
+        im, axes = _filter_grid(sub, weights, label)
+        last = sub
+    shown = f"the first {len(w)} of {n}" if n > len(w) else f"all {n}"
+    scale = ("each tile divided by its largest |weight|: red positive, blue negative, white zero"
+             if grey else "each tile divided by its largest |weight|: mid-grey is zero, a colour is a "
+             "positive weight on that channel, its complement a negative one")
+    fig.suptitle(f"{spec.model}: first layer {name}, {what}; {shown}\n{scale}", fontsize=9, y=1.0, va="bottom")
+    if grey and im is not None:
+        last.colorbar(im, ax=axes, fraction=0.04, pad=0.03, shrink=0.8, label="weight / max |weight|")
     _save(fig, path)
-    return Picture(path, f"{name}: {what}")
+    return Picture(path, f"{name}: {what}" + (", beside the initial weights" if initial is not None else ""))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,9 +326,13 @@ def draw_features(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tenso
         ax.axis("off")
     _show(axes.flat[0], raw)
     axes.flat[0].set_title("input", fontsize=7)
+    im = None
     for ax, ch, m in zip(list(axes.flat)[1:], top.tolist(), maps):
-        ax.imshow(m.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        im = ax.imshow(m.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"ch {ch}", fontsize=7)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes.flat), fraction=0.015, pad=0.01,
+                     label="activation (0 = channel min, 1 = channel max)")
     grid = " (patch tokens shown on their patch grid)" if tokens else ""
     fig.suptitle(f"{spec.model}: {layer} ({layers[layer][0]}) output {c}x{fmap.shape[1]}x{fmap.shape[2]} for "
                  f"{tag}{grid}\nthe {len(top)} most active of {c} channels, each scaled to its own min-max",
@@ -318,6 +379,27 @@ def _class_index(text: str, classes: list[str]) -> int:
                       f"classes: {', '.join(classes)} (or an index 0 to {len(classes) - 1})")
 
 
+CAM_CLASS = "cnnzoo-cam-class"  # the PNG text chunk naming the class a CAM explains
+
+
+def cam_path(out: Path, tag: str, class_name: str) -> Path:
+    """``cam-<image>.png``; when that file already explains another class (the predicted one, say,
+    and now ``--class`` asks for a second), ``cam-<image>-<class>.png``: no CAM replaces the CAM
+    of another class."""
+    from PIL import Image
+
+    path = out / f"cam-{tag}.png"
+    if path.is_file():
+        try:
+            with Image.open(path) as im:
+                explained = getattr(im, "text", {}).get(CAM_CLASS)
+        except OSError:
+            explained = None
+        if explained != class_name:
+            return out / f"cam-{tag}-{_slug(class_name) or 'class'}.png"
+    return path
+
+
 def draw_cam(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tensor, tag: str, truth: int | None,
              class_: str | None, out: Path) -> Picture:
     import torch.nn.functional as F
@@ -334,18 +416,20 @@ def draw_cam(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tensor, ta
     fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(9, 3.6))
     _show(a0, raw)
     a0.set_title("input" + (f" (true: {classes[truth]})" if truth is not None else ""), fontsize=8)
-    a1.imshow(cam.numpy(), cmap="jet", vmin=0, vmax=1, interpolation="nearest")
+    im = a1.imshow(cam.numpy(), cmap="jet", vmin=0, vmax=1, interpolation="nearest")
     a1.set_title(f"Grad-CAM at {cam.shape[0]}x{cam.shape[1]}" + (" patch grid" if tokens else ""), fontsize=8)
     a1.axis("off")
     _show(a2, raw)
     a2.imshow(up.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
     a2.set_title("overlay", fontsize=8)
+    fig.colorbar(im, ax=[a0, a1, a2], fraction=0.02, pad=0.02,
+                 label="evidence (1 = strongest, 0 = none)")
     which = "predicted" if cls == pred else f"asked; predicted {classes[pred]} {100 * float(probs[pred]):.1f}%"
     grid = "; MLP-Mixer tokens reshaped to the patch grid" if tokens else ""
     fig.suptitle(f"{spec.model}: evidence for '{classes[cls]}' ({which}, p={100 * float(probs[cls]):.1f}%) "
                  f"in {tag}\nlast feature map ({'x'.join(map(str, cam.shape))}{grid})", fontsize=9)
-    path = out / f"cam-{tag}.png"
-    _save(fig, path)
+    path = cam_path(out, tag, classes[cls])
+    _save(fig, path, metadata={CAM_CLASS: classes[cls]})
     caption = f"'{classes[cls]}' {100 * float(probs[cls]):.1f}%" + (" (predicted)" if cls == pred else
                                                                      f" (predicted: {classes[pred]})")
     if truth is not None:
