@@ -23,7 +23,7 @@ from .errors import ConfigError, short_text
 T = TypeVar("T")
 
 # A value shown in a message is cut to this many characters (an environment variable can be long).
-_SHOWN = 400  # long enough for any real path (a user must see which file), short enough to bound a hostile value
+_SHOWN = 120  # room for a real path (a user must see which file); still a bound on a hostile value
 
 
 @dataclass(frozen=True)
