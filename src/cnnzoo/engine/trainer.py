@@ -180,8 +180,9 @@ class Trainer:
         except torch.cuda.OutOfMemoryError:
             bs, ws, (h, w) = cfg.data.batch_size, self.dist.world_size, self.input_size
             per_rank = f" ({self.rank_batch_size} per rank)" if self.dist.enabled else ""
+            smaller = max(ws, bs // 2 // ws * ws)  # half, still shared evenly by the ranks
             raise TrainingError(f"out of memory on {rt.device} at batch size {bs}{per_rank} and input {h}x{w}; "
-                                f"try a smaller --batch-size (e.g. {max(ws, bs // 2 // ws * ws)}) or --image-size") from None
+                                f"try a smaller --batch-size (e.g. {smaller}) or --image-size") from None
         finally:
             bar.close()
         self._check_finite()
@@ -427,8 +428,8 @@ class Trainer:
         if state.world_size != self.dist.world_size:
             n = state.world_size
             raise CheckpointError(f"{run} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
-                                  f"{self.dist.world_size}: its checkpoint holds the loop state (random streams, running "
-                                  f"sums) of {n}; resume with {n} in all (torchrun --nproc_per_node ... "
+                                  f"{self.dist.world_size}: its checkpoint holds the loop state (random streams, "
+                                  f"running sums) of those ranks; resume with {n} in all (torchrun --nproc_per_node ... "
                                   f"--nnodes ...), or start a new run with --config {run / 'config.yaml'}")
         self.state = state
         tensors = saved.tensors
