@@ -429,8 +429,9 @@ class Trainer:
             n = state.world_size
             raise CheckpointError(f"{run} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
                                   f"{self.dist.world_size}: its checkpoint holds the loop state (random streams, "
-                                  f"running sums) of those ranks; resume with {n} in all (torchrun --nproc_per_node ... "
-                                  f"--nnodes ...), or start a new run with --config {run / 'config.yaml'}")
+                                  f"running sums) of those ranks; resume with {n} in all (torchrun "
+                                  f"--nproc_per_node ... --nnodes ...), or start a new run with --config "
+                                  f"{run / 'config.yaml'}")
         self.state = state
         tensors = saved.tensors
         if "stats" in tensors:
