@@ -157,6 +157,32 @@ def test_an_images_augmentation_does_not_depend_on_world_size():
     assert all(torch.equal(by_id_1[i], by_id_2[i]) for i in by_id_1)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("world_size", [2, 3, 4])
+def test_rank_shares_of_a_global_batch_reassemble_the_single_process_batch(world_size, streamed, tmp_path):
+    """The trainer gives each of N ranks batch_size / N (the global batch split evenly). Rank r's
+    batch b must then be positions r, r + N, ... of the one-process batch b, with the same crops and
+    flips: the union over ranks is the single-process batch, so N ranks take the same steps."""
+    global_batch, s = 4 * world_size, id_split(103)
+    if streamed:  # the streaming loader shares the plan: the same cut for image folders
+        root = make_folder(tmp_path / "imgs", classes=("a", "b", "c", "d", "e"), per_class=8, junk=False)
+        s = load_dataset("folder", data_dir=root, image_size=8, channels=1, stream=True, val_fraction=0).train
+    kw = dict(train=True, seed=7, device="cpu", mean=MEAN, std=STD, augment=Augment(crop_padding=2, flip=True),
+              num_workers=0)
+    one = make_loader(s, batch_size=global_batch, **kw)
+    ranks = [make_loader(s, batch_size=global_batch // world_size, rank=r, world_size=world_size, **kw)
+             for r in range(world_size)]
+    for ld in (one, *ranks):
+        ld.set_epoch(5)
+    assert {len(ld) for ld in ranks} == {len(one)} == {len(s) // global_batch}  # the same steps per epoch
+    shares = [list(ld) for ld in ranks]
+    for b, (x, y) in enumerate(one):
+        for r in range(world_size):
+            xr, yr = shares[r][b]
+            assert torch.equal(yr, y[r::world_size]), (b, r)
+            assert torch.equal(xr, x[r::world_size]), (b, r)  # same images, same crops and flips
+
+
 def test_bad_rank_and_oversized_batch():
     with pytest.raises(DataError, match="rank 2 is not in"):
         loader(id_split(), rank=2, world_size=2)

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from cnnzoo.cli import main
-from cnnzoo.engine.distributed import DistContext, PeerError, error_line, everywhere
+from cnnzoo.engine.distributed import DistContext, PeerError, error_line, everywhere, rank_share
 from cnnzoo.errors import CnnzooError, ConfigError
 
 TORCHRUN_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "TORCHELASTIC_ERROR_FILE")
@@ -93,3 +93,18 @@ def test_cli_prints_one_rank_tagged_line(rank_env, capsys):
     assert main(["train", "--set", "train.epochz=3"]) == 2  # fails before any process group
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: [rank 1] ") and "train.epochs" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("batch", "ranks", "share"), [(128, 1, 128), (128, 2, 64), (96, 3, 32), (7, 7, 1)])
+def test_each_rank_takes_an_equal_share_of_the_global_batch(batch, ranks, share):
+    assert rank_share(batch, ranks) == share
+
+
+@pytest.mark.parametrize(("batch", "ranks", "nearest"), [(100, 3, "99 or 102"), (130, 4, "128 or 132"),
+                                                         (2, 3, "3")])
+def test_a_global_batch_the_ranks_cannot_share_is_one_line_naming_the_nearest_that_divide(batch, ranks, nearest):
+    with pytest.raises(ConfigError) as e:
+        rank_share(batch, ranks)
+    msg = str(e.value)
+    assert "\n" not in msg and f"data.batch_size {batch}" in msg and f"among {ranks} ranks" in msg
+    assert msg.endswith(f"--batch-size {nearest}")

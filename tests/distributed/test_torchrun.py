@@ -47,8 +47,8 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="session")
 def ddp_pair(tmp_path_factory, fashion_dir, worker_id):
-    """The same run on 2 ranks with batch 16 (default run directory under ./runs) and in one
-    process with batch 32. Made once per session, also under pytest-xdist: the first worker to
+    """The same run with batch 32 on 2 ranks (16 each; default run directory under ./runs) and in
+    one process. Made once per session, also under pytest-xdist: the first worker to
     get here trains while the others wait on a lock. Tests copy the runs before changing them."""
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
     root, single = shared / "ddp-pair", shared / "ddp-single" / "run"
@@ -57,7 +57,8 @@ def ddp_pair(tmp_path_factory, fashion_dir, worker_id):
         if not (shared / "ddp-pair.json").is_file():
             root.mkdir()
             lenet = [*LENET, "--data-dir", str(fashion_dir)]
-            launch = torchrun(["train", *lenet, "--batch-size", str(PER_RANK), "--set", "output.root=runs"], cwd=root)
+            launch = torchrun(["train", *lenet, "--batch-size", str(2 * PER_RANK), "--set", "output.root=runs"],
+                              cwd=root)
             assert launch.returncode == 0, launch.stderr[-3000:]
             assert main(["train", *lenet, "--batch-size", str(2 * PER_RANK), "--out", str(single), "--quiet",
                          "--set", "output.plots=false"]) == 0
@@ -162,7 +163,7 @@ def test_ctrl_c_under_torchrun_saves_and_resumes_as_one_process_would(fashion_di
     lenet = [*LENET, "--data-dir", str(fashion_dir), "--epochs", "6", "--quiet"]
     run = tmp_path / "ddp"
     started = time.monotonic()
-    proc = start_torchrun(["train", *lenet, "--batch-size", str(PER_RANK), "--out", str(run)], cwd=tmp_path)
+    proc = start_torchrun(["train", *lenet, "--batch-size", str(2 * PER_RANK), "--out", str(run)], cwd=tmp_path)
     while not (run / "metrics.jsonl").is_file() and proc.poll() is None:  # epoch 1 is done
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)  # what the terminal sends torchrun on Ctrl-C

@@ -58,7 +58,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--dataset", "-d", help="mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder")
     p.add_argument("--data-dir", help="where the dataset files are (the image root for folder)")
     p.add_argument("--epochs", "-e", type=_int, help="number of epochs")
-    p.add_argument("--batch-size", "-b", type=_int, help="training batch size (per rank under torchrun)")
+    p.add_argument("--batch-size", "-b", type=_int, help="training batch size (for all ranks together under torchrun)")
     p.add_argument("--lr", type=_float, help="peak learning rate")
     p.add_argument("--image-size", type=_int, help="resize inputs to this square size")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")

@@ -20,7 +20,10 @@ a launch each for a few hundred numbers.
 
 Sharding. With ``world_size`` ranks, the epoch's permutation is cut to a multiple of ``world_size``
 (the few images cut change every epoch) and rank ``r`` takes positions ``r, r + world_size, ...``:
-disjoint shards of equal length. Evaluation loaders (``train=False``) do not shuffle and cut
+disjoint shards of equal length. The trainer gives each rank ``batch_size = B / world_size`` for a
+global batch ``B``; rank ``r``'s batch ``b`` is then positions ``r, r + world_size, ...`` of the
+single process's batch ``b`` (positions ``bB .. bB + B - 1``), so the ranks' batches reassemble the
+one-process batches exactly, with the same crops and flips. Evaluation loaders (``train=False``) do not shuffle and cut
 nothing: shards are disjoint and cover the split, and may differ in length by one.
 """
 

@@ -28,7 +28,8 @@ def banner(t: Trainer) -> str:
     splits = f"{len(ds.train)} train / {len(ds.val) if ds.val is not None else 0} val / " + (
         "no test split: the final test is on val" if tested_split_name(ds) == "val"
         else f"{len(ds.test) if ds.test is not None else 0} test")
-    batch = f"{cfg.data.batch_size} per rank ({n * cfg.data.batch_size} in all)" if t.dist.enabled \
+    # data.batch_size is the global batch; each rank takes its share (engine/distributed.py)
+    batch = f"{t.rank_batch_size} per rank ({cfg.data.batch_size} in all)" if t.dist.enabled \
         else str(cfg.data.batch_size)
     lines = [f"cnnzoo {__version__}: training {t.model_label}, {t.params / 1e6:.2f}M params, "
              f"{t.macs / 1e6:.1f}M MACs at {ds.channels}x{t.input_size[0]}x{t.input_size[1]}, "

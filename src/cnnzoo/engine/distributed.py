@@ -6,10 +6,15 @@ one's environment. Each process (a *rank*) builds the same model from the same s
 disjoint shard of every epoch's shuffled data, and DDP averages the gradients across ranks during
 the backward pass, so every rank applies the same update and the weights stay identical.
 
-Batch size is *per rank*: with N ranks the global batch is N x ``data.batch_size``, and a run on
-N ranks with batch B takes the same steps as one process with batch N x B (tests/distributed
-checks this to fp32 tolerance). cnnzoo does not rescale the learning rate for you: see
-docs/distributed.md for the linear scaling rule and warm-up.
+Batch size is *global*: ``data.batch_size`` is the batch of one optimizer step, whatever the number
+of ranks, and each of N ranks takes ``batch_size / N`` of it (:func:`rank_share`). So a recipe keeps
+its steps per epoch, its learning-rate schedule and its training dynamics when ranks are added:
+rank r's batch b holds positions r, r + N, ... of the single-process batch b, with the same crops
+and flips (:mod:`cnnzoo.data.batching`), DDP averages the ranks' mean losses' gradients, which is
+the gradient of the global mean, and N ranks end where one process ends, up to the order of float
+sums (tests/distributed checks it). Only BatchNorm differs: each rank normalizes its own share
+(``train.sync_bn`` on CUDA). To train with a larger batch, raise ``data.batch_size`` and the
+learning rate yourself: docs/distributed.md has the linear scaling rule and warm-up.
 
 Backend: NCCL between GPUs, gloo on CPUs. Only rank 0 prints and writes the run directory.
 
@@ -321,6 +326,18 @@ class DistContext:
 
 
 E = TypeVar("E", bound=BaseException)
+
+
+def rank_share(batch_size: int, world_size: int) -> int:
+    """Each rank's part of the global batch ``batch_size`` (a ConfigError when the ranks cannot
+    share it evenly: unequal shares would weight some images more than others in DDP's average)."""
+    per_rank, rest = divmod(batch_size, world_size)
+    if rest:
+        below, above = per_rank * world_size, (per_rank + 1) * world_size
+        choices = f"{below} or {above}" if below else str(above)
+        raise ConfigError(f"data.batch_size {batch_size} is the global batch and does not divide among "
+                          f"{world_size} ranks; use a multiple of {world_size}, e.g. --batch-size {choices}")
+    return per_rank
 
 
 def everywhere(err: E) -> E:

@@ -23,7 +23,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one metrics.jsonl row per finished epoch
     train_time_s: float = 0.0  # finished epochs, validation included
     epoch_elapsed_s: float = 0.0  # training time of the current epoch so far
-    world_size: int = 1  # data shards depend on it: a run resumes only with the same number of ranks
+    world_size: int = 1  # the saved RNG and running sums are per rank: a run resumes only on as many ranks
     scaler: dict[str, Any] | None = None  # the fp16 GradScaler's state (None in bf16/fp32)
     # train.early_stopping: the best value of its monitor so far, the epochs since it improved, and
     # whether it ended the run (then `--resume` does not train on)

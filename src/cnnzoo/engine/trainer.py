@@ -42,7 +42,7 @@ from ..errors import CheckpointError, ConfigError, TrainingError
 from . import describe
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import ModelSpec, load_state, load_training_state, load_weights, save_checkpoint, save_weights
-from .distributed import DistContext, everywhere
+from .distributed import DistContext, everywhere, rank_share
 from .ema import EMA, averaged
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
@@ -101,7 +101,8 @@ class Trainer:
     scaler: torch.amp.GradScaler
     ema: EMA | None
     stats: RunningStats  # running sums of the current epoch, on the device
-    steps_per_epoch: int
+    steps_per_epoch: int  # global batches per epoch, the same on any number of ranks
+    rank_batch_size: int  # this rank's share of data.batch_size
     total_steps: int
     _bad_step: torch.Tensor  # the first step whose loss was not finite, or -1
     check_every: int  # how often the loop reads the device (NaN check, Ctrl-C agreement)
@@ -196,7 +197,7 @@ class Trainer:
                 if bar.due(st.batch):
                     loss_v, acc, _ = self.stats.values()
                     shown = {"loss": f"{loss_v:.4f}", "acc": f"{100 * acc:.2f}%", "lr": f"{self.schedule(st.step):.3g}"}
-                    bar.update(st.batch, cfg.data.batch_size * self.dist.world_size, shown)
+                    bar.update(st.batch, cfg.data.batch_size, shown)
                 if cfg.train.checkpoint_every and st.step % cfg.train.checkpoint_every == 0 \
                         and st.batch < self.steps_per_epoch:
                     self._check_finite()
@@ -206,9 +207,11 @@ class Trainer:
                 if st.step >= until:
                     break
         except torch.cuda.OutOfMemoryError:
-            bs, (h, w) = cfg.data.batch_size, self.input_size
-            raise TrainingError(f"out of memory on {rt.device} at batch size {bs} and input {h}x{w}; try a "
-                                f"smaller --batch-size (e.g. {max(1, bs // 2)}) or --image-size") from None
+            bs, ws, (h, w) = cfg.data.batch_size, self.dist.world_size, self.input_size
+            per_rank = f" ({self.rank_batch_size} per rank)" if self.dist.enabled else ""
+            smaller = max(ws, bs // 2 // ws * ws)  # half, still shared evenly by the ranks
+            raise TrainingError(f"out of memory on {rt.device} at batch size {bs}{per_rank} and input {h}x{w}; "
+                                f"try a smaller --batch-size (e.g. {smaller}) or --image-size") from None
         finally:
             bar.close()
         self._check_finite()
@@ -407,10 +410,10 @@ class Trainer:
         self.dist.check_same({"dataset": ds.name, "images": sizes, "model": self.model_name, "params": self.params},
                              where={"from": ds.source})
         bs, ws = d.batch_size, self.dist.world_size
-        if bs > len(ds.train) // ws:
+        self.rank_batch_size = rank_share(bs, ws)  # the global batch, cut evenly among the ranks
+        if bs > len(ds.train):
             raise ConfigError(f"data.batch_size {bs} is larger than the training split of {ds.name} "
-                              f"({len(ds.train)} images{' per ' + str(ws) + ' ranks' if self.dist.enabled else ''}); "
-                              f"use a batch size of at most {max(1, len(ds.train) // ws)}")
+                              f"({len(ds.train)} images); use a batch size of at most {len(ds.train)}")
         if self.dist.is_main and self.output:  # claimed now that data and model are known to be fine
             self.run_dir = claim_run_dir(cfg, self.requested_dir, resume=self.resume_dir, overwrite=self.overwrite,
                                          say=self.console.info)
@@ -430,8 +433,8 @@ class Trainer:
             sample_weights = (1.0 / self.class_counts.clamp(min=1).double())[labels]
         common = dict(device=rt.device, mean=ds.mean, std=ds.std, channels_last=rt.channels_last,
                       image_size=tuple(self.input_size) if self.input_size != native else None)
-        self.train_loader = make_loader(ds.train, batch_size=bs, train=True, seed=cfg.train.seed, augment=aug,
-                                        drop_last=True, rank=self.dist.rank, world_size=ws,
+        self.train_loader = make_loader(ds.train, batch_size=self.rank_batch_size, train=True, seed=cfg.train.seed,
+                                        augment=aug, drop_last=True, rank=self.dist.rank, world_size=ws,
                                         num_workers=d.num_workers, sample_weights=sample_weights, **common)
         self.eval_loader = lambda split: make_loader(split, batch_size=d.eval_batch_size, train=False,
                                                      seed=cfg.train.seed, augment=None, drop_last=False,
@@ -497,9 +500,10 @@ class Trainer:
         if state.world_size != self.dist.world_size:
             n = state.world_size
             raise CheckpointError(f"{run} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
-                                  f"{self.dist.world_size}: the data shards, and the position in the epoch, depend on "
-                                  f"the number of ranks; resume with {n} in all (torchrun --nproc_per_node ... "
-                                  f"--nnodes ...), or start a new run with --config {run / 'config.yaml'}")
+                                  f"{self.dist.world_size}: its checkpoint holds the loop state (random streams, "
+                                  f"running sums) of those ranks; resume with {n} in all (torchrun "
+                                  f"--nproc_per_node ... --nnodes ...), or start a new run with --config "
+                                  f"{run / 'config.yaml'}")
         self.state = state
         tensors = saved.tensors
         if "stats" in tensors:
