@@ -173,7 +173,7 @@ def test_the_report_header_names_the_width_and_the_published_figures(cnn_run, tm
     from cnnzoo.report.runs import read_run
 
     run = read_run(cnn_run)
-    monkeypatch.setattr(html, "read_spec", lambda path: type("S", (), {"model_kwargs": {"width_mult": 0.25}})())
+    run.summary["model_label"] = "convnet (width_mult=0.25)"  # as summary.json records a recipe's width
     assert html.network_label(run) == "convnet (width_mult=0.25)"
     run.summary["model"] = "resnet18"
     note = html._published(run)

@@ -166,11 +166,12 @@ def _summary(args: argparse.Namespace) -> int:
     table = [(r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}" if r.params else "-",
               human(r.macs) if r.macs else "-") for r in prof.layers]
     print(format_table(table, ("layer", "type", "output", "params", "MACs"), align="llrrr"))
-    print(f"\nparams {prof.params:,} ({human(prof.params)})   MACs {human(prof.macs)}   "
-          f"FLOPs {human(prof.flops)} (FLOPs = 2 x MACs)")
     if info.options:
         shown = ", ".join(f"{k}={v!r}" for k, v in {**info.options, **what.options}.items())
-        print(f"options (--set model.kwargs.NAME=VALUE): {shown}")
+        print(f"\noptions (--set model.kwargs.NAME=VALUE): {shown}")
+    # the totals last: scripts read the final line
+    print(f"\nparams {prof.params:,} ({human(prof.params)})   MACs {human(prof.macs)}   "
+          f"FLOPs {human(prof.flops)} (FLOPs = 2 x MACs)")
     if what.source.startswith("model ") and find_recipe(args.name) is not None:
         # `resnet` is both this network's alias and a recipe that trains another width of it.
         trains = resolve_trained(args.name, recipe=True)
