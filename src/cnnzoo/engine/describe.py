@@ -32,6 +32,8 @@ def banner(t: Trainer) -> str:
              f"  run directory: {t.run_dir}"]
     if t.resume_dir is not None:
         lines.append(f"  resuming at epoch {t.state.epoch + 1}, step {t.state.step}")
+    if t.resume_note:
+        lines.append(f"  {t.resume_note}")
     return "\n".join(lines)
 
 
