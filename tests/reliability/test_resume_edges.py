@@ -266,3 +266,18 @@ def test_a_folder_with_anything_else_is_still_refused(fashion_dir, tmp_path, cap
     code, _, err = run_cli(capsys, *_train(fashion_dir, run))
     assert_error_line(code, err, "already exists and is not empty")
     assert (run / "config.yaml").read_text() == "model: {name: cnn}\n"
+
+
+def test_a_run_killed_before_its_last_checkpoint_gets_advice_that_works(run_copy, capsys):
+    """Killed at the end of its first epoch, after metrics.jsonl and best.safetensors but before last:
+    `--resume` has no position to continue from and says how to start again; that advice works."""
+    for name in ("last.safetensors", "last.state.safetensors"):
+        (run_copy / "checkpoints" / name).unlink()
+    for name in ("summary.json", "predictions.safetensors"):
+        (run_copy / name).unlink(missing_ok=True)
+    code, _, err = run_cli(capsys, "train", "--resume", run_copy)
+    assert_error_line(code, err, "no checkpoint to continue from")
+    advice = re.search(r"`cnnzoo (train [^`]+)`", err).group(1).split()
+    code, _, err = run_cli(capsys, *advice, "--quiet")
+    assert code == 0, err
+    assert (run_copy / "checkpoints" / "last.safetensors").is_file()

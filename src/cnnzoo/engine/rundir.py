@@ -85,6 +85,12 @@ def check_resumable(path: Path) -> Path:
     if not (path / "config.yaml").is_file() or not (path / "checkpoints").is_dir():
         raise CheckpointError(f"--resume {path}: not a cnnzoo run directory (it needs config.yaml and "
                               "checkpoints/ written by `cnnzoo train`)")
+    ck = path / "checkpoints"
+    if not (ck / "last.safetensors").exists() and not (ck / "last.state.safetensors").exists():
+        # killed in the first epoch after best.safetensors or metrics.jsonl, before last: no position to resume
+        raise CheckpointError(f"--resume {path}: it has no checkpoint to continue from (checkpoints/last.safetensors "
+                              f"is missing); start it again with `cnnzoo train --config {path / 'config.yaml'} "
+                              f"--out {path} --overwrite`")
     return path
 
 
