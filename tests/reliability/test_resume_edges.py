@@ -187,7 +187,7 @@ def test_extending_a_finished_run_continues_at_its_final_learning_rate(fashion_d
         assert first_step == end + 16 * (epochs - 3)
         assert first_lr == pytest.approx(final_lr, rel=1e-12)  # no new warm-up
         assert all(lr == pytest.approx(final_lr, rel=1e-12) for _, lr in lrs.seen)
-        assert "continue at its final learning rate" in out and "not restarted" in out
+        assert "at its final learning rate" in out and "not restarted" in out
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 4

@@ -506,16 +506,18 @@ class Trainer:
         epochs than it was laid out for hold the rate of its last step (``LRSchedule.end``). One that
         has not ended is laid out again over the epochs asked for."""
         cfg, spe = self.cfg, self.steps_per_epoch
-        finished_before = state.schedule_epochs is None and (run / "summary.json").is_file()  # saved by 0.x
+        finished_before = state.schedule_epochs is None and (run / "summary.json").is_file()  # saved before the field
         planned = state.schedule_epochs or (state.epoch if finished_before else cfg.train.epochs)
         end = spe * planned
         if state.step >= end and planned < cfg.train.epochs:
             self.schedule = LRSchedule.from_config(cfg.schedule, cfg.optim.lr, spe, planned)
             self.schedule.end = end
             state.schedule_epochs = planned
-            self.resume_note = (f"extending a finished schedule: epochs {state.epoch + 1}-{cfg.train.epochs} "
-                                f"continue at its final learning rate {self.schedule(end):.3g} (it is not "
-                                "restarted; see docs/configuration.md)")
+            first, last = state.epoch + 1, cfg.train.epochs
+            added = f"epoch {last}" if first == last else f"epochs {first}-{last}"
+            verb = "continues" if first == last else "continue"
+            self.resume_note = (f"extending a finished schedule: {added} {verb} at its final learning rate "
+                                f"{self.schedule(end):.3g} (it is not restarted; see docs/configuration.md)")
         elif planned != cfg.train.epochs and state.step < end:
             self.resume_note = (f"the learning-rate schedule is laid out again over {cfg.train.epochs} epochs "
                                 f"(was {planned})")
