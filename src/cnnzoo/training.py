@@ -23,7 +23,8 @@ def train(cfg: Config, *, run_dir: str | Path | None = None, resume: str | Path 
     """Train ``cfg`` and return the run's summary (the Python face of ``cnnzoo train``).
 
     ``resume``: continue that run directory; with ``run_dir`` too, continue in a copy of it
-    (``run_dir`` must not exist or be empty, unless ``overwrite``). ``callbacks``: more
+    (``run_dir`` must not exist or be empty, unless ``overwrite``). A run that has already finished
+    (for ``cfg.train.epochs``) is left untouched and its recorded summary returned. ``callbacks``: more
     :class:`~cnnzoo.engine.callbacks.Callback` objects, called after the report files' own.
 
     >>> from cnnzoo import load_config, train                    # doctest: +SKIP

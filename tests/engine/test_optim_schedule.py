@@ -57,3 +57,14 @@ def test_a_schedule_is_a_pure_function_of_the_step(name):
     backward = [s(i) for i in reversed(range(41))][::-1]
     assert forward == backward  # no hidden state: resuming needs nothing but the step
     assert all(math.isfinite(v) and v >= 0 for v in forward)
+
+
+@pytest.mark.parametrize("name", ["step", "cosine", "onecycle"])
+def test_past_its_end_a_schedule_holds_the_rate_of_its_last_step(name):
+    """An extended run (`--resume RUN --epochs N` after it finished) continues at the final rate: no
+    new warm-up, no jump, and still a pure function of the step."""
+    s = schedule(name)
+    s.end = s.total
+    last = s(s.total - 1)
+    assert [s(i) for i in (s.total, s.total + 1, 10 * s.total)] == [last] * 3
+    assert [s(i) for i in range(s.total)] == [schedule(name)(i) for i in range(s.total)]  # unchanged before

@@ -157,6 +157,10 @@ def resolve_train_config(args: argparse.Namespace, origins: dict[str, str] | Non
         if kind not in ("is a folder", "does not exist"):  # a file, a symlink loop, a named pipe...
             raise CheckpointError(f"--resume {run} {kind}, not a run directory: pass the folder `cnnzoo train` "
                                   "wrote (it holds config.yaml and checkpoints/)")
+        if kind == "is a folder":
+            from ..engine.rundir import refuse_unstarted
+
+            refuse_unstarted(run)  # stopped before its first checkpoint: say how to start it again
         if not (run / "config.yaml").is_file():
             shared = under_torchrun()
             raise CheckpointError(f"--resume {run}: not a cnnzoo run directory (no config.yaml)" + (

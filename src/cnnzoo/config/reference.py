@@ -57,6 +57,14 @@ def reference_markdown() -> str:
                 "`onecycle` is refused (one line naming both keys and the `pct_start` that gives the same rise),",
                 "rather than silently ignored; `constant`, `step` and `cosine` warm up for `warmup_epochs`.",
                 "",
+                "**Extending a run.** `cnnzoo train --resume RUN --epochs N` on a run whose schedule has ended",
+                "(a finished run) never restarts the schedule: the added epochs continue at the learning rate of",
+                "its last step (the `lr` of the last line of `metrics.jsonl`), held constant, and the training",
+                "output says so. With the default `onecycle`, which anneals to `min_lr_factor * lr` = 0, that",
+                "rate is small: the added epochs fine-tune. To train with a fresh schedule, start a new run",
+                "(`--config RUN/config.yaml --epochs N`). A run that has not finished is laid out again over",
+                "the N epochs. `--resume` of a finished run without a larger `--epochs` changes nothing.",
+                "",
             ]
     lines += [env.reference_markdown(), ""]
     return "\n".join(lines)

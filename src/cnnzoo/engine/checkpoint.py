@@ -269,19 +269,77 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"not JSON-serializable: {type(v).__name__}")
 
 
-def _optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def _optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: Any, path: Path) -> dict[str, Any]:
+    """The optimizer's state_dict from the state file's tensors and JSON, its structure checked (that it
+    fits the optimizer is :func:`check_optimizer_fits`'s job)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("param_groups"), list) \
+            or not isinstance(meta.get("scalars", {}), dict):
+        raise _bad_state(path, "optimizer", "must be an object with a list of param_groups")
     state: dict[int, dict[str, Any]] = {}
     for key, t in tensors.items():
         if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = t
+            parts = key.split(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit():
+                raise _bad_state(path, key[:60], "is not an optimizer tensor name (optim.<index>.<name>)")
+            state.setdefault(int(parts[1]), {})[parts[2]] = t
     for idx, values in meta.get("scalars", {}).items():
+        if not str(idx).isdigit() or not isinstance(values, dict):
+            raise _bad_state(path, f"optimizer.scalars.{str(idx)[:20]}", "must map a parameter index to values")
         state.setdefault(int(idx), {}).update(values)
     groups = meta["param_groups"]
     for g in groups:
+        if not isinstance(g, dict) or not isinstance(g.get("params"), list):
+            raise _bad_state(path, "optimizer.param_groups", "must be a list of objects with params")
         if "betas" in g and isinstance(g["betas"], list):
             g["betas"] = tuple(g["betas"])
     return {"state": state, "param_groups": groups}
+
+
+def _bad_state(path: Path, field_: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{path}: training state field '{field_}' {why}; the file is damaged or was not "
+                           "written by `cnnzoo train` (start a new run with --config RUN/config.yaml)")
+
+
+def check_optimizer_fits(saved: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """Does a saved optimizer state fit ``optimizer``? torch's ``load_state_dict`` checks only the
+    number of parameters per group: a buffer of another shape or a hyper-parameter of another type
+    would load and then fail, as a traceback, at the first step. Checked here, field by field."""
+    own = optimizer.state_dict()
+    if len(saved["param_groups"]) != len(own["param_groups"]):
+        raise _bad_state(path, "optimizer.param_groups", f"has {len(saved['param_groups'])} groups, this "
+                                                          f"optimizer {len(own['param_groups'])}")
+    for i, (g, mine) in enumerate(zip(saved["param_groups"], own["param_groups"], strict=True)):
+        if len(g["params"]) != len(mine["params"]):
+            raise _bad_state(path, f"optimizer.param_groups.{i}.params", f"has {len(g['params'])} parameters, "
+                                                                         f"this optimizer {len(mine['params'])}")
+        for key, want in mine.items():
+            if key != "params" and key in g and not _same_kind(g[key], want):  # absent: torch's default
+                raise _bad_state(path, f"optimizer.param_groups.{i}.{key}", f"must be like {_short(want)}, got "
+                                                                            f"{_short(g[key])}")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for idx, values in saved["state"].items():
+        if not 0 <= idx < len(params):
+            raise _bad_state(path, f"optim.{idx}", f"names no parameter (the optimizer has {len(params)})")
+        for name, v in values.items():
+            where = f"optim.{idx}.{name}"
+            if isinstance(v, torch.Tensor):
+                want = () if name == "step" else tuple(params[idx].shape)
+                if tuple(v.shape) != want or not v.is_floating_point():
+                    raise _bad_state(path, where, f"has shape {tuple(v.shape)} {v.dtype}, the parameter needs "
+                                                  f"floating point {want}")
+            elif not _same_kind(v, 0.0):
+                raise _bad_state(path, where, f"must be a number, got {_short(v)}")
+
+
+def _same_kind(v: Any, want: Any) -> bool:
+    """``v`` (from JSON) can stand where ``want`` (an optimizer's own hyper-parameter) stands."""
+    if isinstance(want, bool) or want is None:  # flags such as foreach/fused differ between devices
+        return isinstance(v, bool) or v is None
+    if isinstance(want, (int, float, torch.Tensor)):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(want, (tuple, list)):
+        return isinstance(v, (tuple, list)) and len(v) == len(want) and all(_same_kind(a, b) for a, b in zip(v, want))
+    return type(v) is type(want)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,8 +499,11 @@ class TrainingState:
     tensors: dict[str, torch.Tensor]
 
 
-def load_training_state(folder: Path, name: str = "last") -> tuple[dict[str, torch.Tensor], ModelSpec, TrainingState]:
-    """The weights and training state of checkpoint ``name``, repairing an interrupted rename."""
+def load_training_state(folder: Path, name: str = "last", *, repair: bool = True
+                        ) -> tuple[dict[str, torch.Tensor], ModelSpec, TrainingState]:
+    """The weights and training state of checkpoint ``name``. A crash between the two renames of a
+    save is completed: with ``repair`` the finished ``.tmp`` weights are renamed into place, without
+    it they are only read (a resume that may still fail changes nothing on disk)."""
     weights_path = folder / f"{name}.safetensors"
     state_path = folder / f"{name}.state.safetensors"
     if not state_path.is_file():
@@ -451,15 +512,20 @@ def load_training_state(folder: Path, name: str = "last") -> tuple[dict[str, tor
     if s_meta.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{state_path} is not a cnnzoo training-state file")
     tag = s_meta.get("tag")
+    if tag is None or not tag.isdigit():
+        raise _bad_state(state_path, "tag", f"must be the step number, got {_short(tag)}")
     w_tmp = weights_path.with_name(weights_path.name + ".tmp")
+    found = None
     if w_tmp.is_file():
         try:
-            _, tmp_meta = _read(w_tmp)
+            tmp_weights, tmp_meta = _read(w_tmp)
             if tmp_meta.get("tag") == tag:
-                os.replace(w_tmp, weights_path)  # finish the rename a crash interrupted
+                found = tmp_weights, tmp_meta
+                if repair:
+                    os.replace(w_tmp, weights_path)  # finish the rename a crash interrupted
         except CheckpointError:
             pass  # a torn temporary file: the committed pair is intact
-    weights, w_meta = _read(weights_path)
+    weights, w_meta = found if found is not None else _read(weights_path)
     if w_meta.get("tag") != tag:
         raise CheckpointError(f"{weights_path} (step {w_meta.get('tag')}) and {state_path} (step {tag}) "
                               "do not belong together; the run folder was modified by hand")
@@ -467,9 +533,9 @@ def load_training_state(folder: Path, name: str = "last") -> tuple[dict[str, tor
     try:
         loop = json.loads(s_meta["loop"])
         opt_meta = json.loads(s_meta["optimizer"])
-        optimizer = _optimizer_from_flat(s_tensors, opt_meta)
-    except (KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{state_path}: training state is damaged ({e})") from None
+    except (KeyError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{state_path}: training state is damaged ({str(e)[:80]})") from None
+    optimizer = _optimizer_from_flat(s_tensors, opt_meta, state_path)
     extra = {k: v for k, v in s_tensors.items() if not k.startswith("optim.")}
     return weights, spec, TrainingState(int(tag), loop, optimizer, extra)
 

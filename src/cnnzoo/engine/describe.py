@@ -48,6 +48,8 @@ def banner(t: Trainer) -> str:
         lines.append(f"  resuming at epoch {t.state.epoch + 1}, step {t.state.step}")
         if t.state.stopped_early:
             lines.append("  this run was stopped by train.early_stopping: nothing more to train")
+    if t.resume_note:
+        lines.append(f"  {t.resume_note}")
     return "\n".join(lines)
 
 

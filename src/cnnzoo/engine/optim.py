@@ -7,6 +7,8 @@ for Image Classification" (He et al., 2019).
 
 A schedule here is a pure function of the global step: ``lr = schedule(step)``. The trainer sets the
 rate before every step, so resuming needs nothing but the step count (no scheduler state to save).
+A run extended past its schedule (``--resume RUN --epochs N`` on a finished run) keeps it: the steps
+after its ``end`` hold the rate of its last step, so that the schedule is never restarted.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class LRSchedule:
     min_lr_factor: float = 0.0
     pct_start: float = 0.25
     div_factor: float = 25.0
+    end: int | None = None  # the steps from here on (an extended run's) hold the rate of step end - 1
 
     @classmethod
     def from_config(cls, cfg: ScheduleConfig, base_lr: float, steps_per_epoch: int, epochs: int) -> LRSchedule:
@@ -86,6 +89,8 @@ class LRSchedule:
                    div_factor=cfg.div_factor)
 
     def __call__(self, step: int) -> float:
+        if self.end is not None and step >= self.end:
+            step = self.end - 1
         lr = self.base_lr
         floor = self.base_lr * self.min_lr_factor
         if self.name == "onecycle":

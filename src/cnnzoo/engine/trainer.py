@@ -41,13 +41,21 @@ from ..config import Config
 from ..errors import CheckpointError, ConfigError, TrainingError
 from . import describe
 from .callbacks import Callback, EarlyStopping
-from .checkpoint import ModelSpec, load_state, load_training_state, load_weights, save_checkpoint, save_weights
+from .checkpoint import (
+    ModelSpec,
+    check_optimizer_fits,
+    load_state,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
 from .distributed import DistContext, everywhere, rank_share
 from .ema import EMA, averaged
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
 from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
-from .rundir import claim_run_dir, prepare_run_dir, write_config
+from .rundir import claim_run_dir, prepare_run_dir, recorded_finish, write_config
 from .runtime import Runtime
 from .state import TrainState
 from .stop import Interrupted, StopFlag
@@ -133,8 +141,11 @@ class Trainer:
         self.should_stop = False  # a callback sets it to end training after the current epoch
         self.warnings: list[str] = []  # said once each, during the run, and kept in summary.json
         self.ready = False  # setup() has run
+        self.resume_note: str | None = None  # what resuming changed about the schedule (the banner says it)
+        self.finished: tuple[TrainState, dict[str, Any]] | None = None  # a resumed run with nothing to do
         if resume is not None:
             prepare_run_dir(resume, resume=True, overwrite=False)  # fail early if it is not a run
+            self.finished = recorded_finish(resume, cfg)
 
     # the loop position, for reading (the state is the one place it is kept)
     epoch = property(lambda self: self.state.epoch)
@@ -143,6 +154,8 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------------
     def fit(self) -> RunResult:
+        if self.finished is not None:
+            return self._already_finished()
         if not self.ready:
             self.setup()
         st, epochs = self.state, self.cfg.train.epochs
@@ -157,6 +170,23 @@ class Trainer:
                     if self.dist.any(self.should_stop, self.rt.device):  # every rank stops together
                         break
             return self._finish()
+
+    def _already_finished(self) -> RunResult:
+        """A resumed run that has finished: say so and touch nothing (its results stay as recorded)."""
+        assert self.finished is not None and self.resume_dir is not None
+        (st, summary), run, t = self.finished, self.resume_dir, self.cfg.train
+        lr = st.history[-1].get("lr") if st.history else None
+        if t.max_steps and st.step >= t.max_steps and st.epoch < t.epochs:
+            how = f"it stopped at train.max_steps={t.max_steps}, which --resume cannot change"
+        else:
+            how = (f"to train it longer: cnnzoo train --resume {run} --epochs N  (N > {st.epoch}; the added epochs "
+                   f"continue at its final learning rate{f' {lr:.3g}' if lr is not None else ''}, see "
+                   "docs/configuration.md)")
+        self.console.always(f"{run} has already finished ({st.epoch} epoch{'s' if st.epoch != 1 else ''}, "
+                            f"{st.step} steps): nothing to do, nothing changed; its results are in "
+                            f"{run / 'summary.json'}\n{how}")
+        self.dist.shutdown()
+        return RunResult(run, summary, st.history)
 
     def run_steps(self, n: int) -> None:
         """``n`` training steps from where the loop stands, rolling over epoch ends without
@@ -414,9 +444,6 @@ class Trainer:
         if bs > len(ds.train):
             raise ConfigError(f"data.batch_size {bs} is larger than the training split of {ds.name} "
                               f"({len(ds.train)} images); use a batch size of at most {len(ds.train)}")
-        if self.dist.is_main and self.output:  # claimed now that data and model are known to be fine
-            self.run_dir = claim_run_dir(cfg, self.requested_dir, resume=self.resume_dir, overwrite=self.overwrite,
-                                         say=self.console.info)
         fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
         self.model = model.to(rt.device, memory_format=fmt)  # type: ignore[call-overload]
 
@@ -457,9 +484,14 @@ class Trainer:
         # about STEP_POINTS_PER_EPOCH loss readings per epoch, each at a check (where the device was read)
         checks = max(1, round(self.steps_per_epoch / STEP_POINTS_PER_EPOCH / self.check_every))
         self.log_every = checks * self.check_every
+        self.state.schedule_epochs = cfg.train.epochs
         if self.resume_dir is not None:
-            self._restore()
-        if self.run_dir is not None:
+            self._restore()  # checks everything it reads before it changes anything
+        if self.dist.is_main and self.output:  # claimed now that data, model and checkpoint are known to be fine
+            self.run_dir = claim_run_dir(cfg, self.requested_dir, resume=self.resume_dir, overwrite=self.overwrite,
+                                         say=self.console.info)
+            if self.resume_dir is not None:
+                write_jsonl(self.run_dir / "metrics.jsonl", self.state.history)
             write_config(self.run_dir, cfg)
 
     # ---------------------------------------------------------------------------------------------
@@ -482,21 +514,19 @@ class Trainer:
         return out
 
     def _restore(self) -> None:
+        """Load the run's last checkpoint into the model, optimizer and loop. Every part is checked
+        before the first is applied, and nothing is written: a damaged file is a CheckpointError
+        naming it (and the field), and the run directory stays as it was."""
         run = self.resume_dir
         assert run is not None
         folder = run / "checkpoints"
-        weights, spec, saved = load_training_state(folder, "last")
+        weights, spec, saved = load_training_state(folder, "last", repair=False)
+        state_file = folder / "last.state.safetensors"
         if spec.model != self.spec.model or spec.num_classes != self.spec.num_classes:
             raise CheckpointError(f"{folder / 'last.safetensors'} was trained as {spec.model} with "
                                   f"{spec.num_classes} classes, but this run builds {self.spec.model} with "
                                   f"{self.spec.num_classes} classes")
-        load_state(self.model, {k: v.to(self.rt.device) for k, v in weights.items()}, spec,
-                   folder / "last.safetensors")
-        try:
-            self.optimizer.load_state_dict(saved.optimizer)
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise CheckpointError(f"{folder}: optimizer state does not fit this configuration ({e})") from None
-        state = TrainState.from_dict(saved.loop)
+        state = TrainState.from_dict(saved.loop, state_file)
         if state.world_size != self.dist.world_size:
             n = state.world_size
             raise CheckpointError(f"{run} was trained on {n} rank{'s' if n != 1 else ''} and this run has "
@@ -504,22 +534,69 @@ class Trainer:
                                   f"running sums) of those ranks; resume with {n} in all (torchrun "
                                   f"--nproc_per_node ... --nnodes ...), or start a new run with --config "
                                   f"{run / 'config.yaml'}")
-        self.state = state
+        spe = self.steps_per_epoch
+        if state.batch >= spe or state.step > state.epoch * spe + state.batch:
+            raise CheckpointError(f"{state_file}: training state field 'batch' or 'step' does not fit an epoch of "
+                                  f"{spe} batches (batch {state.batch}, step {state.step} after {state.epoch} "
+                                  "epochs); the file is damaged, or the data changed since the run started")
         tensors = saved.tensors
+        like = {"stats": self.stats.state(), "rng.cpu": torch.get_rng_state()}
+        if self.rt.device.type == "cuda":
+            like["rng.cuda"] = torch.cuda.get_rng_state(self.rt.device)
+        if self.ema is not None:
+            if not any(k.startswith("ema.") for k in tensors):
+                raise CheckpointError(f"{folder}: the run was trained without EMA; cannot resume with "
+                                      "train.ema_decay set")
+            like.update(self.ema.tensors())
+        for key, want in like.items():
+            got = tensors.get(key)
+            if got is not None and (got.shape != want.shape or got.dtype != want.dtype):
+                raise CheckpointError(f"{state_file}: tensor '{key}' is {got.dtype} {tuple(got.shape)}, a resume "
+                                      f"needs {want.dtype} {tuple(want.shape)}; the file is damaged or was not "
+                                      "written by `cnnzoo train`")
+            if got is None and key.startswith("ema."):
+                raise CheckpointError(f"{state_file}: tensor '{key}' is missing; the file is damaged")
+        check_optimizer_fits(saved.optimizer, self.optimizer, state_file)
+        self._extend_schedule(state, run)
+        # everything checked: apply
+        load_state(self.model, {k: v.to(self.rt.device) for k, v in weights.items()}, spec,
+                   folder / "last.safetensors")
+        try:
+            self.optimizer.load_state_dict(saved.optimizer)
+        except (ValueError, KeyError, RuntimeError, TypeError) as e:
+            raise CheckpointError(f"{folder}: optimizer state does not fit this configuration ({e})") from None
+        self.state = state
         if "stats" in tensors:
             self.stats.load(tensors["stats"])
         if state.scaler:
             self.scaler.load_state_dict(state.scaler)
         if self.ema is not None:
-            try:
-                self.ema.load(tensors)
-            except KeyError:
-                raise CheckpointError(f"{folder}: the run was trained without EMA; cannot resume with "
-                                      "train.ema_decay set") from None
+            self.ema.load(tensors)
         if "rng.cpu" in tensors:
             torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and self.rt.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.rt.device)
-        if self.run_dir is not None:
-            write_jsonl(self.run_dir / "metrics.jsonl", state.history)
 
+    def _extend_schedule(self, state: TrainState, run: Path) -> None:
+        """The schedule a resumed run follows. A schedule that has ended is never restarted: more
+        epochs than it was laid out for hold the rate of its last step (``LRSchedule.end``). One that
+        has not ended is laid out again over the epochs asked for."""
+        cfg, spe = self.cfg, self.steps_per_epoch
+        finished_before = state.schedule_epochs is None and (run / "summary.json").is_file()  # saved before the field
+        planned = state.schedule_epochs or (state.epoch if finished_before else cfg.train.epochs)
+        end = spe * planned
+        if state.step >= end and planned < cfg.train.epochs:
+            self.schedule = LRSchedule.from_config(cfg.schedule, cfg.optim.lr, spe, planned)
+            self.schedule.end = end
+            state.schedule_epochs = planned
+            first, last = state.epoch + 1, cfg.train.epochs
+            added = f"epoch {last}" if first == last else f"epochs {first}-{last}"
+            verb = "continues" if first == last else "continue"
+            self.resume_note = (f"extending a finished schedule: {added} {verb} at its final learning rate "
+                                f"{self.schedule(end):.3g} (it is not restarted; see docs/configuration.md)")
+        elif planned != cfg.train.epochs and state.step < end:
+            self.resume_note = (f"the learning-rate schedule is laid out again over {cfg.train.epochs} epochs "
+                                f"(was {planned})")
+            state.schedule_epochs = cfg.train.epochs
+        else:
+            state.schedule_epochs = planned
