@@ -27,7 +27,8 @@ from ..paths import describe
 from .checkpoint import load_training_state
 from .state import TrainState
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "report.html", "predictions.safetensors")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "report.html", "predictions.safetensors",
+             "steps.jsonl", "eval-confusion.png")
 RUN_DIRS = ("checkpoints", "plots", "tensorboard")
 # What a resumed run continues from (the rest is rewritten at the end of the run).
 RESUME_FILES = ("config.yaml", "metrics.jsonl")
@@ -50,11 +51,12 @@ def _slug(text: str) -> str:
 def unstarted_run(path: Path) -> bool:
     """A folder that ``cnnzoo train`` claimed and left before its first checkpoint (Ctrl-C or a crash
     in setup or in the first epoch): only config.yaml, checkpoints/ without a checkpoint, an empty
-    plots/ and tensorboard/. Nothing in it is a result, so the same command may start over in it."""
+    plots/ and tensorboard/, and the first epoch's steps.jsonl. Nothing in it is a result, so the same
+    command may start over in it."""
     try:
         entries = {p.name: p for p in path.iterdir()}
         ck = entries.get("checkpoints")
-        if ck is None or not ck.is_dir() or not set(entries) <= {"config.yaml", "checkpoints", "plots", "tensorboard"}:
+        if ck is None or not ck.is_dir() or not set(entries) <= {"config.yaml", "checkpoints", "plots", "tensorboard", "steps.jsonl"}:
             return False
         if any(not p.name.endswith(".tmp") for p in ck.iterdir()):  # a checkpoint: a run to resume
             return False
