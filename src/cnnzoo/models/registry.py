@@ -372,7 +372,7 @@ def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[
 def check_options(name: str, kwargs: dict[str, Any]) -> None:
     """A ModelError unless registered model ``name`` accepts options ``kwargs`` (nothing is built)."""
     canonical = resolve_name(name)
-    _check_options(canonical, _MODELS[canonical].builder, kwargs)
+    _check_options(canonical, _MODELS[canonical], kwargs)
 
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
