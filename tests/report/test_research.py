@@ -180,7 +180,8 @@ def test_sweep_trials_store_the_study_in_the_folder_and_resume_a_cut_off_trial(t
     out.mkdir()
     study = optuna.create_study(study_name="cnnzoo-sweep", storage=f"sqlite:///{out / 'optuna.db'}",
                                 direction="maximize")
-    from cnnzoo.report.sweep import _space_text, parse_sweep as parse
+    from cnnzoo.report.sweep import _space_text
+    from cnnzoo.report.sweep import parse_sweep as parse
 
     fixed, axes = parse(["optim.lr=0.01:0.2:log", *TINY])
     study.set_user_attr("space", _space_text("cnn", fixed, axes, 1))

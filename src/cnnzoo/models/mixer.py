@@ -72,9 +72,9 @@ class MixerBlock(nn.Module):
     def __init__(self, num_tokens: int, dim: int, tokens_mlp_dim: int, channels_mlp_dim: int,
                  token_mixing: bool = True) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.norm1: nn.Module = nn.LayerNorm(dim, eps=LN_EPS)
         # Transpose so the MLP runs along the tokens, for each channel separately.
-        self.token_mixing = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
+        self.token_mixing: nn.Module | None = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
                                           Rearrange("b c n -> b n c"))
         if not token_mixing:  # the ablation: no step looks across patches (and LayerNorm 1 has nothing to feed)
             self.norm1, self.token_mixing = nn.Identity(), None

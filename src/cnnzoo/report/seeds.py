@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError
-from .compare import COSTS, FORMAT, MARKER, RUNS, check_out_dir, config_differences, pareto_front
+from .compare import (
+    COSTS,
+    FORMAT,
+    MARKER,
+    RUNS,
+    check_out_dir,
+    config_differences,
+    pareto_front,
+)
 from .runs import RunRecord, read_run
 
 RESULTS = "results.json"
@@ -287,12 +295,13 @@ def seeds_csv(groups: Sequence[Group]) -> str:
     for i, g in enumerate(groups, 1):
         acc, val, time = g.stat("test_acc"), g.stat("best_val_acc"), g.stat("train_time_s")
 
-        def v(x: float | None) -> Any:
-            return "" if x is None or math.isnan(x) else x
+        def v(x: Any, name: str | None = None) -> Any:
+            x = getattr(x, name) if name is not None and x is not None else x
+            return "" if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
         w.writerow([i, g.label, g.first("model"), " ".join(g.arm.sets), len(g.runs), v(g.first("params")),
-                    v(g.first("macs")), v(acc and acc.mean), v(acc and acc.std), v(acc and acc.low),
-                    v(acc and acc.high), v(val and val.mean), v(time and time.mean), v(time and time.std),
+                    v(g.first("macs")), v(acc, "mean"), v(acc, "std"), v(acc, "low"), v(acc, "high"),
+                    v(val, "mean"), v(time, "mean"), v(time, "std"),
                     *("true" if g.pareto.get(k) else "false" for k, _, _ in COSTS),
                     ";".join("" if a is None else str(a) for a in g.values("test_acc")),
                     ";".join(str(r.path) for r in g.runs)])
@@ -302,8 +311,8 @@ def seeds_csv(groups: Sequence[Group]) -> str:
 def seeds_markdown(groups: Sequence[Group]) -> str:
     lines = ["| " + " | ".join(SEEDS_HEADER) + " |",
              "|" + "|".join("---:" if a == "r" else "---" for a in SEEDS_ALIGN) + "|"]
-    for g, cells in zip(groups, seeds_table_rows(groups)):
-        cells = list(cells)
+    for g, row in zip(groups, seeds_table_rows(groups)):
+        cells = list(row)
         if any(g.pareto.values()):
             cells[1] = f"{cells[1]} ★"
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

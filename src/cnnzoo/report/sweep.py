@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnzooError, ConfigError
-from .seeds import Arm, Group, SeedsResult, folder_name, group_runs, train_arms, write_seeds_leaderboard
+from .seeds import (
+    Arm,
+    Group,
+    SeedsResult,
+    folder_name,
+    group_runs,
+    train_arms,
+    write_seeds_leaderboard,
+)
 
 STUDY_FILE = "optuna.db"
 STUDY_NAME = "cnnzoo-sweep"
@@ -142,8 +150,8 @@ def plot_sweep_axis(groups: Sequence[Group], points: Mapping[str, Mapping[str, A
     """Mean test accuracy (95% interval) against one swept key, a line per setting of the other keys."""
     from .plots import _plt, _save
 
-    rows = [(g, points[g.arm.key], g.stat("test_acc")) for g in groups if g.arm.key in points]
-    rows = [(g, p, s) for g, p, s in rows if s is not None and axis in p]
+    rows = [(g, points[g.arm.key], s) for g in groups if g.arm.key in points
+            for s in [g.stat("test_acc")] if s is not None and axis in points[g.arm.key]]
     if not rows:
         return False
     values = [p[axis] for _, p, _ in rows]
