@@ -288,7 +288,11 @@ def _search(model: str, fixed: list[str], axes: list[Axis], out: Path, trials: i
         arm = point_arm(model, trial.params, exact=True)
         say(f"trial {trial.number} ({done + 1}/{trials}): {arm.label}")
         trial.set_user_attr("arm", arm.key)
-        dirs = train_arms([arm], out, seeds, overrides=overrides, sets=fixed, quiet=quiet, say=say)
+        try:
+            dirs = train_arms([arm], out, seeds, overrides=overrides, sets=fixed, quiet=quiet, say=say)
+        except CnnzooError:  # these values make no valid run (say a batch size the data cannot fill)
+            study.tell(trial, state=state.FAIL)
+            raise
         value = _objective(group_runs([arm], dirs)[0])
         if math.isnan(value):
             study.tell(trial, state=state.FAIL)
