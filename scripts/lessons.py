@@ -231,6 +231,7 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
               "parentheses exists at that size only. Under 64 px the zoo builds the small-image configuration "
               "(see [models.md](../models.md))."), "", walkthrough(model), ""]
     parts += ["## The recipe", "", _recipe_section(lesson, model, kwargs)]
+    parts += _ablation_section(fam)
     record = _runs(lesson.seed)
     histories = [r["history"] for r in (record or {}).get("runs", []) if r.get("history")]
     if histories:
@@ -243,6 +244,28 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
             plots.curves(histories[0], path, title=f"{model}: configs/{lesson.seed}.yaml")
             images[f"{fam}-curves.png"] = path.read_bytes()
     return "\n".join(parts).rstrip() + "\n", images
+
+
+def _ablation_section(fam: str) -> list[str]:
+    """The family's ablations (cnnzoo.report.ablations), and the lesson's claims they test, linked to the page
+    that holds their measurements."""
+    from cnnzoo.report.ablations import ABLATIONS
+
+    own = [a for a in ABLATIONS if a.family == fam]
+    tested = [(a, c) for a in ABLATIONS for c in a.claims if c.source == f"lesson: {fam}"]
+    if not own and not tested:
+        return []
+    out = ["## What the key idea is worth", ""]
+    if own:
+        out += [(f"`cnnzoo ablate {fam}` trains the recipe with the idea and without it, with seeds; "
+                 "[ablations.md](../ablations.md) holds what it measured:"), ""]
+        out += [f"- `{a.name}`: {a.idea} ({a.paper_setting} against {a.ablated_setting})." for a in own]
+        out += [""]
+    if tested:
+        out += ["This lesson's claims, checked in [ablations.md](../ablations.md):", ""]
+        out += [f"- *{c.text}* (`cnnzoo ablate {a.family} --switch {a.name}`)" for a, c in tested]
+        out += [""]
+    return out
 
 
 def index() -> str:

@@ -23,7 +23,7 @@ from ..errors import CnnzooError, caused_by_ctrl_c
 from .common import Parser, common_parent, show_warnings
 
 # Subcommand modules, in the order --help lists them.
-COMMAND_MODULES = ("train", "deploy", "data", "models", "draw", "bench", "report")
+COMMAND_MODULES = ("train", "deploy", "data", "models", "draw", "bench", "report", "research")
 
 DESCRIPTION = """\
 Learn, build, train and compare the classic convolutional networks.

@@ -24,8 +24,13 @@ class Parser(argparse.ArgumentParser):
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:
             choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+            # A word that starts with a choice is its long form ("evaluate" for "eval"): that choice
+            # is the likely one, ahead of any that merely looks alike ("ablate").
+            typed = m.group(1).lower()
+            longer = [c for c in choices if len(c) >= 3 and typed.startswith(c.lower())]
             message = f"{message.split(':')[0]}: unknown value '{m.group(1)}'" + (
-                did_you_mean(m.group(1), choices) or f" (choose from {', '.join(choices)})"
+                did_you_mean(m.group(1), longer or choices)
+                or f" (choose from {', '.join(choices)})"
             )
         raise UsageError(f"{message} (see '{self.prog} --help')")
 

@@ -14,6 +14,7 @@ examples:
   cnnzoo compare --models cnn,resnet,mobilenet --epochs 3 --out cmp
                         train each (into cmp/runs/<model>) unless already there, then compare
   cnnzoo compare --models cnn,vgg --out cmp --set train.max_steps=50   a quick smoke test
+  cnnzoo compare --models cnn,resnet --seeds 3 --out cmp   each model 3 times: mean, std, 95% interval
 
 Writes leaderboard.md/.csv/.html and the plots acc_vs_params.png, acc_vs_macs.png, acc_vs_time.png,
 curves.png into the folder. Run the same --models command again to continue an interrupted compare.
@@ -46,7 +47,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     c.add_argument("--epochs", "-e", type=_int, help="epochs for each of --models")
     c.add_argument("--batch-size", "-b", type=_int, help="training batch size")
     c.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    c.add_argument("--seed", type=_int, help="random seed")
+    c.add_argument("--seed", type=_int, help="random seed (with --seeds: the first of them)")
+    c.add_argument("--seeds", type=_int, metavar="N",
+                   help="train each of --models N times (seeds s..s+N-1) and report mean, std and 95%% interval")
     c.add_argument("--offline", action="store_true", help="never touch the network")
     c.add_argument("--quiet", "-q", action="store_true", help="print only each run's final summary")
     c.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="sets", action="extend",
@@ -90,6 +93,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to compare: name at least one run directory, or --models a,b,c to train "
                           "them (see 'cnnzoo compare --help')")
     out = Path(args.out) if args.out else Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    if args.seeds is not None:
+        return _run_compare_seeds(args, out)
     runs = list(args.runs)
     if args.models:
         models = parse_models(args.models)
@@ -110,6 +115,45 @@ def run_compare(args: argparse.Namespace) -> int:
         if f.suffix in (".md", ".csv", ".html"):
             print(f"wrote {f}")
     print(f"plots in {result.out}: " + ", ".join(f.name for f in result.files if f.suffix == ".png"))
+    return 0
+
+
+def _compare_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = {SHORTCUTS[name]: getattr(args, name) for name in COMPARE_SHORTCUTS}
+    if getattr(args, "offline", False):
+        overrides["data.offline"] = True
+    return overrides
+
+
+def print_seeds_result(result: Any) -> None:
+    from ..report.seeds import SEEDS_ALIGN, SEEDS_HEADER, seeds_table_rows
+
+    print(format_table(seeds_table_rows(result.groups), SEEDS_HEADER, align=SEEDS_ALIGN))
+    for f in result.files:
+        if f.suffix in (".md", ".csv", ".html", ".json") and f.name != "compare.json":
+            print(f"wrote {f}")
+    print(f"plots in {result.out}: " + ", ".join(f.name for f in result.files if f.suffix == ".png"))
+
+
+def _run_compare_seeds(args: argparse.Namespace, out: Any) -> int:
+    """``compare --models a,b --seeds N``: each model N times, the leaderboard of means (report/seeds.py)."""
+    from ..engine.stop import Interrupted
+    from ..errors import ConfigError
+    from ..report.compare import parse_models
+    from ..report.seeds import Arm, compare_seeds, folder_name
+
+    if args.runs or not args.models:
+        raise ConfigError("--seeds trains the models it compares: give --models a,b,c (not run directories)")
+    models = parse_models(args.models)
+    print(f"compare folder: {out}")
+    try:
+        result = compare_seeds([Arm(folder_name(m), m) for m in models], out, args.seeds,
+                               overrides=_compare_overrides(args), sets=args.sets, quiet=args.quiet)
+    except Interrupted:
+        print(f"compare interrupted; continue it with the same command:\n  cnnzoo compare --models "
+              f"{','.join(models)} --seeds {args.seeds} --out {out} ...")
+        return 130
+    print_seeds_result(result)
     return 0
 
 

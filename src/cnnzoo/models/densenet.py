@@ -31,6 +31,15 @@ What we changed from the paper, and why:
   Conversely ``densenet_bc_100`` at 64 px or more gets the ImageNet stem.
 - Initialization as torchvision: He normal (fan-in) for convolutions, BatchNorm at one and zero,
   zero bias in the classifier.
+
+Ablation switch (docs/ablations.md; ``cnnzoo ablate densenet``): ``connection="add"`` replaces the
+concatenation by addition, at equal width. "Equal width" means that every dense block hands on the
+feature map its concatenating twin hands on, ``C_in + n*k`` channels, so the transitions, the final
+BatchNorm and the classifier are unchanged: the block's input is zero-padded to ``C_in + n*k``
+channels (ResNet's parameter-free option A) and each layer reads that whole map and *adds* its
+output to it, ``x = x + layer(x)``. Its 1x1 bottleneck keeps ``4k`` channels but its 3x3 convolution
+writes ``C_in + n*k`` channels instead of ``k``, so the additive network has more parameters (the
+leaderboard states both counts): what is held equal is the width, not the cost.
 """
 
 from __future__ import annotations
@@ -56,34 +65,51 @@ COMPRESSION = 0.5
 class DenseLayer(nn.Module):
     """BN-ReLU-1x1 conv (4k channels) then BN-ReLU-3x3 conv (k channels), on the concatenated inputs."""
 
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = BN_SIZE, drop_rate: float = 0.0) -> None:
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = BN_SIZE, drop_rate: float = 0.0,
+                 out_channels: int | None = None) -> None:
         super().__init__()
         inner = bn_size * growth_rate
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, inner, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(inner)
-        self.conv2 = nn.Conv2d(inner, growth_rate, 3, padding=1, bias=False)
+        # k new channels; the additive ablation writes the block's whole width instead
+        self.conv2 = nn.Conv2d(inner, out_channels or growth_rate, 3, padding=1, bias=False)
         self.relu = nn.ReLU(inplace=True)
         self.drop_rate = drop_rate
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        x = torch.cat(features, dim=1)
+        x = torch.cat(features, dim=1) if len(features) > 1 else features[0]
         x = self.conv1(self.relu(self.norm1(x)))
         x = self.conv2(self.relu(self.norm2(x)))
         return F.dropout(x, self.drop_rate, self.training) if self.drop_rate else x
 
 
 class DenseBlock(nn.Module):
-    """``num_layers`` dense layers; each adds ``growth_rate`` channels to everything seen so far."""
+    """``num_layers`` dense layers; each adds ``growth_rate`` channels to everything seen so far.
+
+    ``connection="add"`` is the ablation (module docstring): the same output width, reached by
+    zero-padding the input, and each layer's output added to the running map instead of concatenated.
+    """
 
     def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = BN_SIZE,
-                 drop_rate: float = 0.0) -> None:
+                 drop_rate: float = 0.0, connection: str = "concat") -> None:
         super().__init__()
+        self.out_channels = in_channels + num_layers * growth_rate
+        self.connection = connection
+        if connection == "add":
+            self.layers = nn.ModuleList(
+                DenseLayer(self.out_channels, growth_rate, bn_size, drop_rate, out_channels=self.out_channels)
+                for _ in range(num_layers))
+            return
         self.layers = nn.ModuleList(
             DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate) for i in range(num_layers))
-        self.out_channels = in_channels + num_layers * growth_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.connection == "add":
+            x = F.pad(x, (0, 0, 0, 0, 0, self.out_channels - x.shape[1]))
+            for layer in self.layers:
+                x = x + layer([x])
+            return x
         features = [x]
         for layer in self.layers:
             features.append(layer(features))
@@ -99,12 +125,19 @@ class Transition(nn.Sequential):
 
 
 class DenseNet(ZooModel):
-    """Stem, dense blocks separated by transitions, final BN-ReLU, global average pooling, linear."""
+    """Stem, dense blocks separated by transitions, final BN-ReLU, global average pooling, linear.
+
+    ``connection`` is the ablation switch: ``"concat"`` (the paper) or ``"add"`` (module docstring).
+    """
+
+    ablation_switches = ("connection",)
 
     def __init__(self, block_config: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224, num_init_features: int | None = None, bn_size: int = BN_SIZE, *,
                  growth_rate: int = 32, compression: float = COMPRESSION, drop_rate: float = 0.0,
-                 small_input: bool | None = None) -> None:
+                 small_input: bool | None = None, connection: str = "concat") -> None:
+        if connection not in ("concat", "add"):
+            raise ModelError(f"DenseNet connection must be 'concat' or 'add', got {connection!r}")
         # The paper's stem: 2k channels (64 for DenseNet-121's k=32, 24 for DenseNet-BC's k=12).
         if num_init_features is None:
             num_init_features = 2 * growth_rate
@@ -125,7 +158,7 @@ class DenseNet(ZooModel):
         layers: list[nn.Module] = []
         channels = num_init_features
         for i, num_layers in enumerate(block_config):
-            block = DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate)
+            block = DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate, connection)
             layers.append(block)
             channels = block.out_channels
             if i < len(block_config) - 1:

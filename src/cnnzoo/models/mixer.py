@@ -32,6 +32,10 @@ What we changed from the paper, and why:
 - Initialization follows the official JAX implementation as timm reproduces it: Xavier uniform
   linear layers with tiny (std 1e-6) biases in the MLPs, LeCun normal for the patch projection,
   and a zero-initialized head. Mixer-B/16: 59,880,472 parameters at 3x224x224, 1000 classes.
+
+Ablation switch (docs/ablations.md; ``cnnzoo ablate mixer``): ``token_mixing=False`` drops every
+block's token-mixing MLP and the LayerNorm before it, so no layer looks across patches and each patch
+is classified from its own pixels until the final average over tokens.
 """
 
 from __future__ import annotations
@@ -65,17 +69,21 @@ class MlpBlock(nn.Sequential):
 class MixerBlock(nn.Module):
     """Token mixing then channel mixing, each as ``x + MLP(LayerNorm(x))`` on a (B, N, C) table."""
 
-    def __init__(self, num_tokens: int, dim: int, tokens_mlp_dim: int, channels_mlp_dim: int) -> None:
+    def __init__(self, num_tokens: int, dim: int, tokens_mlp_dim: int, channels_mlp_dim: int,
+                 token_mixing: bool = True) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.norm1: nn.Module = nn.LayerNorm(dim, eps=LN_EPS)
         # Transpose so the MLP runs along the tokens, for each channel separately.
-        self.token_mixing = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
+        self.token_mixing: nn.Module | None = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
                                           Rearrange("b c n -> b n c"))
+        if not token_mixing:  # the ablation: no step looks across patches (and LayerNorm 1 has nothing to feed)
+            self.norm1, self.token_mixing = nn.Identity(), None
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
         self.channel_mixing = MlpBlock(dim, channels_mlp_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.token_mixing(self.norm1(x))
+        if self.token_mixing is not None:
+            x = x + self.token_mixing(self.norm1(x))
         return x + self.channel_mixing(self.norm2(x))
 
 
@@ -83,10 +91,13 @@ class MlpMixer(ZooModel):
     """Per-patch linear stem, Mixer blocks, LayerNorm, average over tokens, linear head."""
 
     fixed_input_size = True
+    # token_mixing=False: every block keeps only its channel-mixing MLP, so each patch is classified
+    # from its own pixels until the final average (module docstring).
+    ablation_switches = ("token_mixing",)
 
     def __init__(self, dim: int, depth: int, tokens_mlp_dim: int, channels_mlp_dim: int, num_classes: int = 1000,
                  in_channels: int = 3, image_size: int = 224, paper_patch: int = 16, *,
-                 patch_size: int | None = None) -> None:
+                 patch_size: int | None = None, token_mixing: bool = True) -> None:
         if patch_size is None:
             patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
         # One patch is the least a Mixer can take; it must fit before the divisibility check.
@@ -103,8 +114,8 @@ class MlpMixer(ZooModel):
         self.stem = nn.Sequential(
             Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size),
             nn.Linear(patch_size * patch_size * in_channels, dim))
-        self.blocks = nn.Sequential(*(MixerBlock(self.num_tokens, dim, tokens_mlp_dim, channels_mlp_dim)
-                                      for _ in range(depth)))
+        self.blocks = nn.Sequential(*(MixerBlock(self.num_tokens, dim, tokens_mlp_dim, channels_mlp_dim,
+                                                 token_mixing) for _ in range(depth)))
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.num_features = dim
         self.classifier = self.make_classifier(num_classes)

@@ -37,6 +37,11 @@ What we changed, and why:
   shortcut, rising linearly with depth to ``drop_path`` (as timm's ``drop_path_rate``).
 - Initialization as torchvision: He normal (fan-out) for convolutions, N(0, 0.01) for linear layers,
   zero biases, BatchNorm at one and zero.
+
+Ablation switch (docs/ablations.md; ``cnnzoo ablate mobilenet``), v1 and v2: ``depthwise=False``
+replaces the depthwise-separable convolutions by full ones. In v1 each depthwise + pointwise pair
+becomes one full 3x3 convolution (paper Table 4's "Conv MobileNet"); in v2 each block's depthwise 3x3
+becomes a full 3x3 across the expanded channels (the 1x1 expansion and projection stay).
 """
 
 from __future__ import annotations
@@ -69,9 +74,16 @@ def make_divisible(value: float, divisor: int = DIVISOR) -> int:
 
 
 class DepthwiseSeparable(nn.Sequential):
-    """MobileNetV1's block: 3x3 depthwise conv -> BN -> ReLU, then 1x1 pointwise conv -> BN -> ReLU."""
+    """MobileNetV1's block: 3x3 depthwise conv -> BN -> ReLU, then 1x1 pointwise conv -> BN -> ReLU.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    ``depthwise=False`` is the ablation: one full 3x3 conv -> BN -> ReLU instead (paper Table 4's
+    "Conv MobileNet").
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, depthwise: bool = True) -> None:
+        if not depthwise:
+            super().__init__(ConvBNAct(in_channels, out_channels, 3, stride))
+            return
         super().__init__(ConvBNAct(in_channels, in_channels, 3, stride, groups=in_channels),
                          ConvBNAct(in_channels, out_channels, 1))
 
@@ -85,13 +97,14 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, expanded: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  act: Callable[..., nn.Module] = nn.ReLU6, se: bool = False, bn_eps: float = 1e-5,
-                 bn_momentum: float = 0.1, drop_path: float = 0.0) -> None:
+                 bn_momentum: float = 0.1, drop_path: float = 0.0, depthwise: bool = True) -> None:
         super().__init__()
         conv = partial(ConvBNAct, bn_eps=bn_eps, bn_momentum=bn_momentum)
         layers: list[nn.Module] = []
         if expanded != in_channels:
             layers.append(conv(in_channels, expanded, 1, act=act))
-        layers.append(conv(expanded, expanded, kernel_size, stride, groups=expanded, act=act))
+        # depthwise=False (the ablation): a full k x k convolution across all expanded channels
+        layers.append(conv(expanded, expanded, kernel_size, stride, groups=expanded if depthwise else 1, act=act))
         if se:
             layers.append(SqueezeExcite(expanded, rd_channels=make_divisible(expanded // 4), gate=nn.Hardsigmoid))
         layers.append(conv(expanded, out_channels, 1, act=None))   # linear bottleneck: no activation
@@ -154,8 +167,11 @@ V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 class MobileNetV1(_MobileNet):
     """A 3x3 stride-2 conv stem, 13 depthwise separable blocks, global average pooling, linear."""
 
+    ablation_switches = ("depthwise",)
+
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
-                 width_mult: float = 1.0, dropout: float = 0.0, small_input: bool | None = None) -> None:
+                 width_mult: float = 1.0, dropout: float = 0.0, small_input: bool | None = None,
+                 depthwise: bool = True) -> None:
         _check_width(width_mult)
         small = wants_small_input(image_size, small_input)
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
@@ -168,7 +184,7 @@ class MobileNetV1(_MobileNet):
             if small and stride == 2 and first_stride2:
                 stride, first_stride2 = 1, False
             out = make_divisible(out * width_mult)
-            layers.append(DepthwiseSeparable(channels, out, stride))
+            layers.append(DepthwiseSeparable(channels, out, stride, depthwise))
             channels = out
         self.features = nn.Sequential(*layers)
         self.num_features = self.head_width = channels
@@ -189,9 +205,11 @@ V2_LAST_CHANNEL = 1280
 class MobileNetV2(_MobileNet):
     """A 3x3 stride-2 stem, 17 inverted residual blocks, a 1x1 conv to 1280 channels, pooling, linear."""
 
+    ablation_switches = ("depthwise",)
+
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
                  width_mult: float = 1.0, dropout: float = 0.2, small_input: bool | None = None,
-                 drop_path: float = 0.0) -> None:
+                 drop_path: float = 0.0, depthwise: bool = True) -> None:
         _check_width(width_mult)
         small = wants_small_input(image_size, small_input)
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
@@ -207,7 +225,7 @@ class MobileNetV2(_MobileNet):
             out = make_divisible(c * width_mult)
             for i in range(n):
                 layers.append(InvertedResidual(channels, channels * t, out, 3, s if i == 0 else 1,
-                                               drop_path=next(rates)))
+                                               drop_path=next(rates), depthwise=depthwise))
                 channels = out
         # The last layer does not shrink below 1280 channels for width multipliers under 1.
         last = make_divisible(V2_LAST_CHANNEL * max(1.0, width_mult))

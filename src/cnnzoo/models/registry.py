@@ -18,6 +18,13 @@ its options and ``create_model("vgg13_bn", batch_norm=False)`` is refused, namin
 ``width_mult=0.25``). ``design=`` is the input the model was designed for (ImageNet's
 3x224x224 and 1000 classes unless said), where its ``reference`` figures hold.
 
+An *ablation switch* is a keyword-only argument that the class names in its
+``ablation_switches``: it removes the paper's key idea (ResNet's ``residual=False`` is a plain
+network of the same depth). Its default is the paper's network, so a model built without it is the
+one registered. A switch is set like an option (``create_model("resnet18", residual=False)``,
+``--set model.kwargs.residual=false``) but listed apart (``ModelInfo.switches``): it is an
+experiment on the idea, not a knob to tune. ``cnnzoo ablate`` runs each family's pair.
+
 :func:`create_model` resolves a name (or one of the seed's aliases), checks the options against
 the variant and builds the model; :func:`list_models` and :func:`model_info` describe the zoo.
 Importing this module registers every family (``cnnzoo.models`` imports them all).
@@ -119,6 +126,7 @@ class ModelInfo:
     reference_params_exact: bool
     aliases: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
+    switches: dict[str, Any] = field(default_factory=dict)  # ablation switches and their (paper's) defaults
 
     @property
     def default_input(self) -> tuple[int, int, int]:
@@ -157,7 +165,8 @@ class Variant:
     ``fixed`` are the constructor arguments that make the variant (the user cannot change them);
     ``defaults`` are the options whose default the variant changes; ``options`` are the class's
     keyword-only arguments it does not fix, with the defaults this variant builds with, and
-    ``option_types`` the types their annotations allow.
+    ``option_types`` the types their annotations allow. ``switches`` are the class's ablation
+    switches (keyword-only too, settable like options, kept apart from them).
     """
 
     cls: type[ZooModel]
@@ -167,6 +176,7 @@ class Variant:
     option_types: Mapping[str, tuple[type, ...]]
     info: ModelInfo
     order: int
+    switches: Mapping[str, inspect.Parameter] = field(default_factory=dict)
 
     def build(self, num_classes: int, in_channels: int, image_size: int, **options: Any) -> ZooModel:
         defaults = {key: param.default for key, param in self.options.items()}
@@ -211,6 +221,7 @@ def register_model(name: str, cls: type[ZooModel], args: Mapping[str, Any] | Non
     """
     fixed = dict(args or {})
     options = _split_signature(name, cls, fixed, defaults or {})
+    switches = {key: options.pop(key) for key in getattr(cls, "ablation_switches", ()) if key in options}
     if name in _MODELS or name in _ALIASES:
         raise ValueError(f"model {name} is registered twice")
     for alias in aliases:
@@ -229,8 +240,10 @@ def register_model(name: str, cls: type[ZooModel], args: Mapping[str, Any] | Non
         reference_macs=int(ref.macs) if ref.macs is not None else None,
         reference_source=ref.source, reference_params_exact=ref.exact,
         aliases=tuple(aliases), options={key: p.default for key, p in options.items()},
+        switches={key: p.default for key, p in switches.items()},
     )
-    variant = Variant(cls, fixed, dict(defaults or {}), options, _option_types(cls), info, len(_MODELS))
+    variant = Variant(cls, fixed, dict(defaults or {}), options, _option_types(cls), info, len(_MODELS),
+                      switches)
     _MODELS[name] = variant
     return variant
 
@@ -361,9 +374,10 @@ def _check_options(name: str, variant: Variant, kwargs: dict[str, Any]) -> dict[
             raise ModelError(f"{name} fixes {key}={_show(variant.fixed[key])}: it is part of the variant, "
                              f"not an option; {fix}")
         checked[key] = value
-        if key not in options:
-            raise ModelError(f"{name} has no option '{key}'{did_you_mean(key, options)}; "
-                             f"its options are: {valid}")
+        if key not in options and key not in variant.switches:
+            switches = f"; its ablation switches: {', '.join(variant.switches)}" if variant.switches else ""
+            raise ModelError(f"{name} has no option '{key}'{did_you_mean(key, [*options, *variant.switches])}; "
+                             f"its options are: {valid}{switches}")
         expected = variant.option_types.get(key)
         if expected is not None and not any(_is_a(value, t) for t in expected):
             names = " or ".join("None" if t is type(None) else t.__name__ for t in expected)

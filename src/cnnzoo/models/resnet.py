@@ -40,6 +40,14 @@ What we changed from the paper, and why:
   last block, a regularizer for long runs (timm's ``drop_path_rate``).
 - Initialization as torchvision: He normal (fan-out) for convolutions, BatchNorm at one and zero,
   PyTorch's default for the linear layer.
+
+Ablation switches (docs/ablations.md; ``cnnzoo ablate resnet``, ``cnnzoo ablate senet``):
+
+- ``residual=False`` removes every shortcut: the plain network of the same depth that the paper
+  compares against (its Figure 4). No addition is left, and no projection either, so it has the
+  residual network's parameters less those of the projection shortcuts.
+- ``attention=False`` leaves out the variant's attention layer (SENet's SqueezeExcite): an
+  SE-ResNet with its gate off, which is the ResNet of the same depth, parameter for parameter.
 """
 
 from __future__ import annotations
@@ -90,8 +98,9 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0) -> None:
+                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0, residual: bool = True) -> None:
         super().__init__()
+        self.residual = residual  # False: a plain block, no shortcut (the ablation)
         self.conv1 = conv3x3(in_channels, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -107,7 +116,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.attn(self.bn2(self.conv2(out)))
-        return self.relu(self.drop_path(out) + self.shortcut(x))
+        # residual=False (the ablation) has no addition, and no stochastic depth: dropping the only path zeroes it
+        return self.relu(self.drop_path(out) + self.shortcut(x)) if self.residual else self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -116,8 +126,9 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0) -> None:
+                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0, residual: bool = True) -> None:
         super().__init__()
+        self.residual = residual  # False: a plain block, no shortcut (the ablation)
         out_channels = planes * self.expansion
         self.conv1 = conv1x1(in_channels, planes)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -137,7 +148,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.attn(self.bn3(self.conv3(out)))
-        return self.relu(self.drop_path(out) + self.shortcut(x))
+        # residual=False (the ablation) has no addition, and no stochastic depth: dropping the only path zeroes it
+        return self.relu(self.drop_path(out) + self.shortcut(x)) if self.residual else self.relu(out)
 
 
 Block = type[BasicBlock] | type[Bottleneck]
@@ -159,16 +171,24 @@ class ResNet(ZooModel):
 
     ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut`` and
     ``attn_layer`` describe the architecture, and the registered variants fix them; the
-    keyword-only arguments are the options a user may set. ``drop_path`` is the stochastic depth
-    rate of the last block (Huang et al., 2016), falling linearly to 0 at the first (0 = off).
+    keyword-only arguments are the options a user may set, and the ablation switches ``residual``
+    and ``attention`` (see the module docstring). ``drop_path`` is the stochastic depth rate of the
+    last block (Huang et al., 2016), falling linearly to 0 at the first (0 = off).
     """
+
+    ablation_switches = ("residual", "attention")
 
     def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224, widths: Sequence[int] = IMAGENET_WIDTHS, shortcut: str = "projection",
                  attn_layer: AttnLayer | None = None, *, zero_init_residual: bool = False,
-                 width_mult: float = 1.0, small_input: bool | None = None, drop_path: float = 0.0) -> None:
+                 width_mult: float = 1.0, small_input: bool | None = None, drop_path: float = 0.0,
+                 residual: bool = True, attention: bool = True) -> None:
         if shortcut not in ("projection", "pad"):
             raise ModelError(f"ResNet shortcut must be 'projection' or 'pad', got {shortcut!r}")
+        if not attention and attn_layer is None:
+            raise ModelError("attention=False switches off an attention layer, and this ResNet has none "
+                             "(it is for the SE-ResNets, e.g. seresnet18)")
+        attn_layer = attn_layer if attention else None
         widths = scaled_widths(widths, width_mult)
         small = wants_small_input(image_size, small_input)
         # Total stride: the stem's 4 (none when small) times 2 per stage after the first; the
@@ -194,10 +214,10 @@ class ResNet(ZooModel):
                 s = stage_stride if j == 0 else 1
                 out = planes * block.expansion
                 proj = None
-                if s != 1 or channels != out:
+                if residual and (s != 1 or channels != out):
                     proj = (PadShortcut(out, s) if shortcut == "pad"
                             else nn.Sequential(conv1x1(channels, out, s), nn.BatchNorm2d(out)))
-                blocks.append(block(channels, planes, s, proj, attn_layer, next(rates)))
+                blocks.append(block(channels, planes, s, proj, attn_layer, drop_path=next(rates), residual=residual))
                 channels = out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

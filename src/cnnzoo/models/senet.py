@@ -27,6 +27,9 @@ What we changed, and why:
 - The ResNets underneath are ours (resnet.py): the v1.5 stride placement, and the 3x3 stride-1
   stem without max-pool for images under 64 px.
 - Initialization: the ResNet's, and PyTorch's default for the SE's linear layers.
+
+Ablation switch (docs/ablations.md; ``cnnzoo ablate senet``): ``attention=False`` is the SE-ResNet with
+its gate off, every SE block left out: the ResNet of the same depth, parameter for parameter.
 """
 
 from __future__ import annotations
