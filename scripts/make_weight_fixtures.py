@@ -43,6 +43,7 @@ PUBLISHED = ROOT / "src" / "cnnzoo" / "weights" / "published.json"
 # the CI test fast; MLP-Mixer takes exactly 224 px (its token count is part of the weights).
 COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     **{f"resnet{d}": ("torchvision", f"resnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
+    **{n: ("torchvision", n, {}, 64) for n in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")},
     **{f"vgg{d}{bn}": ("torchvision", f"vgg{d}{bn}", {}, 64) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     # aux_logits: the published file holds the auxiliary heads; transform_input: what the pretrained
     # builder sets (torchvision/models/googlenet.py: `_ovewrite_named_param(kwargs, "transform_input", True)`).

@@ -237,6 +237,8 @@ def _table() -> dict[str, Conversion]:
     out: list[Conversion] = []
     tv, tm = "torchvision", "timm"
     out += [Conversion(f"resnet{d}", tv, f"resnet{d}", _RESNET) for d in (18, 34, 50, 101, 152)]
+    # ResNeXt and Wide ResNet-50-2 are torchvision's ResNet class with other Bottleneck widths: same names.
+    out += [Conversion(n, tv, n, _RESNET) for n in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")]
     out += [Conversion(f"vgg{d}{'_bn' if bn else ''}", tv, f"vgg{d}{'_bn' if bn else ''}", _vgg_rules(d, bn))
             for d in (11, 13, 16, 19) for bn in (False, True)]
     out.append(Conversion("googlenet", tv, "googlenet", _GOOGLENET, model_kwargs={"aux_logits": True}))
