@@ -173,6 +173,11 @@ _ALEXNET_OWT: tuple[Rule, ...] = (
 )
 
 
+# SqueezeNet: `features` is the same list (an Identity stands in for a skipped pool); the classifier's
+# Dropout, Conv2d, ReLU, AdaptiveAvgPool2d -> the 1x1 convolution alone.
+_SQUEEZENET: tuple[Rule, ...] = ((r"^classifier\.1\.", "classifier."),)
+
+
 # ------------------------------------------------------------------------------------------------
 # timm
 
@@ -246,6 +251,7 @@ def _table() -> dict[str, Conversion]:
     out.append(Conversion("mobilenet_v2", tv, "mobilenet_v2", _MOBILENET_V2))
     out += [Conversion(f"mobilenet_v3_{s}", tv, f"mobilenet_v3_{s}", _MOBILENET_V3) for s in ("large", "small")]
     out.append(Conversion("alexnet_owt", tv, "alexnet", _ALEXNET_OWT))
+    out += [Conversion(f"squeezenet1_{v}", tv, f"squeezenet1_{v}", _SQUEEZENET) for v in (0, 1)]
     out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
     # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
     # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.

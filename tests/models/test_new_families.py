@@ -1,4 +1,4 @@
-"""ResNeXt and Wide ResNet: the Bottleneck's groups and base_width, and the CIFAR WRN's own options."""
+"""The 2016 families: ResNeXt and Wide ResNet (the Bottleneck's groups and base_width, the CIFAR WRN), SqueezeNet."""
 
 from __future__ import annotations
 
@@ -61,3 +61,11 @@ def test_wrn_projection_shortcut_reads_the_pre_activated_input():
     nn.init.zeros_(block.conv2.weight)  # the residual branch adds nothing: the output is the shortcut alone
     x = torch.randn(1, 4, 5, 5)
     assert torch.allclose(block(x), block.shortcut(torch.relu(block.bn1(x))))
+
+
+def test_squeezenet_small_stem_keeps_torchvision_names_and_the_resolution():
+    small, paper = meta_model("squeezenet1_0", 10, 1, 28), meta_model("squeezenet1_0", 10, 1, 224)
+    assert isinstance(small.features[2], nn.Identity) and isinstance(paper.features[2], nn.MaxPool2d)
+    assert small.features[0].kernel_size == (3, 3) and small.features[0].stride == (1, 1)
+    assert [k for k in small.state_dict()] == [k for k in paper.state_dict()]
+    assert small.forward_features(torch.empty(2, 1, 28, 28, device="meta")).shape[-2:] == (7, 7)
