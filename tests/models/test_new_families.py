@@ -1,4 +1,4 @@
-"""The 2016 families: ResNeXt and Wide ResNet (the Bottleneck's groups and base_width, the CIFAR WRN), SqueezeNet."""
+"""The families that followed ResNet: ResNeXt, Wide ResNet, SqueezeNet, ShuffleNet V2 (their own blocks and options)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,21 @@ def test_squeezenet_small_stem_keeps_torchvision_names_and_the_resolution():
     assert small.features[0].kernel_size == (3, 3) and small.features[0].stride == (1, 1)
     assert [k for k in small.state_dict()] == [k for k in paper.state_dict()]
     assert small.forward_features(torch.empty(2, 1, 28, 28, device="meta")).shape[-2:] == (7, 7)
+
+
+def test_channel_shuffle_interleaves_the_two_halves():
+    from cnnzoo.models.shufflenet import channel_shuffle
+
+    x = torch.arange(6.0).reshape(1, 6, 1, 1)
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+
+
+def test_shufflenet_basic_unit_passes_half_its_channels_through_unchanged():
+    from cnnzoo.models.shufflenet import ShuffleUnit
+
+    unit = ShuffleUnit(8, 8).eval()
+    x = torch.randn(1, 8, 4, 4)
+    # The untouched half lands on the even channels after the shuffle.
+    assert torch.equal(unit(x)[:, 0::2], x[:, :4])
+    small = meta_model("shufflenet_v2_x1_0", 10, 1, 28)
+    assert small.stem[0].stride == (1, 1) and isinstance(small.stem[3], nn.Identity) and small.min_size == 8

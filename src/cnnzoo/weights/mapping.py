@@ -178,6 +178,14 @@ _ALEXNET_OWT: tuple[Rule, ...] = (
 _SQUEEZENET: tuple[Rule, ...] = ((r"^classifier\.1\.", "classifier."),)
 
 
+# ShuffleNet V2: conv1 (+ maxpool) -> stem, stage2..4 -> stages.0..2 (units keep branch1/branch2), fc -> classifier.
+_SHUFFLENET_V2: tuple[Rule, ...] = (
+    (r"^conv1\.", "stem."),
+    (r"^stage(\d)\.", lambda m: f"stages.{int(m.group(1)) - 2}."),
+    (r"^fc\.", "classifier."),
+)
+
+
 # ------------------------------------------------------------------------------------------------
 # timm
 
@@ -252,6 +260,7 @@ def _table() -> dict[str, Conversion]:
     out += [Conversion(f"mobilenet_v3_{s}", tv, f"mobilenet_v3_{s}", _MOBILENET_V3) for s in ("large", "small")]
     out.append(Conversion("alexnet_owt", tv, "alexnet", _ALEXNET_OWT))
     out += [Conversion(f"squeezenet1_{v}", tv, f"squeezenet1_{v}", _SQUEEZENET) for v in (0, 1)]
+    out += [Conversion(f"shufflenet_v2_{w}", tv, f"shufflenet_v2_{w}", _SHUFFLENET_V2) for w in ("x0_5", "x1_0")]
     out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
     # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
     # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.
