@@ -110,14 +110,16 @@ class SqueezeNet(ZooModel):
         for m in self.features.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.classifier = self.make_classifier(num_classes)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         # One 1x1 convolution per class (NiN's head); torchvision's initialization for it.
         conv = nn.Conv2d(self.num_features, num_classes, 1)
         nn.init.normal_(conv.weight, mean=0.0, std=0.01)
-        nn.init.zeros_(conv.bias)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
         return conv
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
