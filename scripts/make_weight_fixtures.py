@@ -43,6 +43,7 @@ PUBLISHED = ROOT / "src" / "cnnzoo" / "weights" / "published.json"
 # the CI test fast; MLP-Mixer takes exactly 224 px (its token count is part of the weights).
 COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     **{f"resnet{d}": ("torchvision", f"resnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
+    **{n: ("torchvision", n, {}, 64) for n in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")},
     **{f"vgg{d}{bn}": ("torchvision", f"vgg{d}{bn}", {}, 64) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     # aux_logits: the published file holds the auxiliary heads; transform_input: what the pretrained
     # builder sets (torchvision/models/googlenet.py: `_ovewrite_named_param(kwargs, "transform_input", True)`).
@@ -54,6 +55,8 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     # torchvision's alexnet is Krizhevsky 2014's "one weird trick" network (64-192-384-256-256), not
     # the paper's; its cnnzoo home is `alexnet_owt`.
     "alexnet_owt": ("torchvision", "alexnet", {}, 64),
+    **{f"squeezenet1_{v}": ("torchvision", f"squeezenet1_{v}", {}, 64) for v in (0, 1)},
+    **{f"shufflenet_v2_{w}": ("torchvision", f"shufflenet_v2_{w}", {}, 64) for w in ("x0_5", "x1_0")},
     **{f"seresnet{d}": ("timm", f"seresnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
     **{f"mixer_{v}": ("timm", f"mixer_{v}_224", {}, 224) for v in ("s16", "s32", "b16", "b32")},
     "mobilenet_v1": ("timm", "mobilenetv1_100", {}, 64),

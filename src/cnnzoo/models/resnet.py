@@ -71,8 +71,8 @@ PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, S
 AttnLayer = Callable[[int], nn.Module]
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, groups=groups, bias=False)
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -98,8 +98,11 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0, residual: bool = True) -> None:
+                 attn_layer: AttnLayer | None = None, groups: int = 1, base_width: int = 64,
+                 drop_path: float = 0.0, residual: bool = True) -> None:
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ModelError("BasicBlock has no grouped or widened form: use Bottleneck for groups/base_width")
         self.residual = residual  # False: a plain block, no shortcut (the ablation)
         self.conv1 = conv3x3(in_channels, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -121,20 +124,30 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce -> 3x3 (carrying the stride) -> 1x1 expand x4, added to the input, then ReLU."""
+    """1x1 reduce -> 3x3 (carrying the stride) -> 1x1 expand x4, added to the input, then ReLU.
+
+    ``groups`` and ``base_width`` make it ResNeXt's and Wide ResNet's block: the inner width is
+    ``planes * base_width / 64 * groups`` and the 3x3 convolution is split into ``groups``
+    independent paths (defaults: ResNet's block, inner width ``planes``).
+    """
 
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, shortcut: nn.Module | None = None,
-                 attn_layer: AttnLayer | None = None, drop_path: float = 0.0, residual: bool = True) -> None:
+                 attn_layer: AttnLayer | None = None, groups: int = 1, base_width: int = 64,
+                 drop_path: float = 0.0, residual: bool = True) -> None:
         super().__init__()
         self.residual = residual  # False: a plain block, no shortcut (the ablation)
         out_channels = planes * self.expansion
-        self.conv1 = conv1x1(in_channels, planes)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, out_channels)
+        width = int(planes * (base_width / 64.0)) * groups  # torchvision's formula, rounding included
+        if width < 1:
+            raise ModelError(f"Bottleneck of {planes} planes at base_width={base_width} has no channels: "
+                             "use a larger width_mult")
+        self.conv1 = conv1x1(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride, groups)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.attn = attn_layer(out_channels) if attn_layer else nn.Identity()
@@ -169,8 +182,9 @@ def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
 class ResNet(ZooModel):
     """A stem, stages of residual blocks (the first at stride 1, the others halving), pooling, linear.
 
-    ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut`` and
-    ``attn_layer`` describe the architecture, and the registered variants fix them; the
+    ``block``, ``layers`` (blocks per stage), ``widths`` (channels per stage), ``shortcut``,
+    ``attn_layer``, ``groups`` and ``base_width`` (the Bottleneck's paths and their width: ResNeXt,
+    Wide ResNet) describe the architecture, and the registered variants fix them; the
     keyword-only arguments are the options a user may set, and the ablation switches ``residual``
     and ``attention`` (see the module docstring). ``drop_path`` is the stochastic depth rate of the
     last block (Huang et al., 2016), falling linearly to 0 at the first (0 = off).
@@ -180,9 +194,9 @@ class ResNet(ZooModel):
 
     def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3,
                  image_size: int = 224, widths: Sequence[int] = IMAGENET_WIDTHS, shortcut: str = "projection",
-                 attn_layer: AttnLayer | None = None, *, zero_init_residual: bool = False,
-                 width_mult: float = 1.0, small_input: bool | None = None, drop_path: float = 0.0,
-                 residual: bool = True, attention: bool = True) -> None:
+                 attn_layer: AttnLayer | None = None, groups: int = 1, base_width: int = 64, *,
+                 zero_init_residual: bool = False, width_mult: float = 1.0, small_input: bool | None = None,
+                 drop_path: float = 0.0, residual: bool = True, attention: bool = True) -> None:
         if shortcut not in ("projection", "pad"):
             raise ModelError(f"ResNet shortcut must be 'projection' or 'pad', got {shortcut!r}")
         if not attention and attn_layer is None:
@@ -217,7 +231,8 @@ class ResNet(ZooModel):
                 if residual and (s != 1 or channels != out):
                     proj = (PadShortcut(out, s) if shortcut == "pad"
                             else nn.Sequential(conv1x1(channels, out, s), nn.BatchNorm2d(out)))
-                blocks.append(block(channels, planes, s, proj, attn_layer, drop_path=next(rates), residual=residual))
+                blocks.append(block(channels, planes, s, proj, attn_layer, groups, base_width,
+                                    drop_path=next(rates), residual=residual))
                 channels = out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

@@ -155,9 +155,14 @@ def load_pretrained(model: nn.Module, source: str | Path, *, model_name: str | N
 def _to_cnnzoo_names(name: str, wf: WeightFile, model: nn.Module
                      ) -> tuple[Conversion | None, str | None, dict[str, torch.Tensor]]:
     own = model.state_dict()
-    if wf.format == "cnnzoo" or _share(wf.state, own) >= 0.9:
-        return None, None, wf.state
     conv = conversion(name)
+    share = _share(wf.state, own)
+    if wf.format == "cnnzoo" or share == 1.0:
+        return None, None, wf.state
+    # A library whose names are mostly ours already (torchvision SqueezeNet's `features`) still
+    # needs the rename for the rest: the conversion wins when it names more of the model.
+    if share >= 0.9 and (conv is None or _share(conv.convert(wf.state), own) <= share):
+        return None, None, wf.state
     if conv is None:
         raise CheckpointError(f"{wf.path}: its tensors are not named as {name}'s, and {name} has no "
                               "torchvision or timm counterpart to rename them from (docs/transfer.md)")

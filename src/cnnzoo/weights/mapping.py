@@ -173,6 +173,19 @@ _ALEXNET_OWT: tuple[Rule, ...] = (
 )
 
 
+# SqueezeNet: `features` is the same list (an Identity stands in for a skipped pool); the classifier's
+# Dropout, Conv2d, ReLU, AdaptiveAvgPool2d -> the 1x1 convolution alone.
+_SQUEEZENET: tuple[Rule, ...] = ((r"^classifier\.1\.", "classifier."),)
+
+
+# ShuffleNet V2: conv1 (+ maxpool) -> stem, stage2..4 -> stages.0..2 (units keep branch1/branch2), fc -> classifier.
+_SHUFFLENET_V2: tuple[Rule, ...] = (
+    (r"^conv1\.", "stem."),
+    (r"^stage(\d)\.", lambda m: f"stages.{int(m.group(1)) - 2}."),
+    (r"^fc\.", "classifier."),
+)
+
+
 # ------------------------------------------------------------------------------------------------
 # timm
 
@@ -237,6 +250,8 @@ def _table() -> dict[str, Conversion]:
     out: list[Conversion] = []
     tv, tm = "torchvision", "timm"
     out += [Conversion(f"resnet{d}", tv, f"resnet{d}", _RESNET) for d in (18, 34, 50, 101, 152)]
+    # ResNeXt and Wide ResNet-50-2 are torchvision's ResNet class with other Bottleneck widths: same names.
+    out += [Conversion(n, tv, n, _RESNET) for n in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")]
     out += [Conversion(f"vgg{d}{'_bn' if bn else ''}", tv, f"vgg{d}{'_bn' if bn else ''}", _vgg_rules(d, bn))
             for d in (11, 13, 16, 19) for bn in (False, True)]
     out.append(Conversion("googlenet", tv, "googlenet", _GOOGLENET, model_kwargs={"aux_logits": True}))
@@ -244,6 +259,8 @@ def _table() -> dict[str, Conversion]:
     out.append(Conversion("mobilenet_v2", tv, "mobilenet_v2", _MOBILENET_V2))
     out += [Conversion(f"mobilenet_v3_{s}", tv, f"mobilenet_v3_{s}", _MOBILENET_V3) for s in ("large", "small")]
     out.append(Conversion("alexnet_owt", tv, "alexnet", _ALEXNET_OWT))
+    out += [Conversion(f"squeezenet1_{v}", tv, f"squeezenet1_{v}", _SQUEEZENET) for v in (0, 1)]
+    out += [Conversion(f"shufflenet_v2_{w}", tv, f"shufflenet_v2_{w}", _SHUFFLENET_V2) for w in ("x0_5", "x1_0")]
     out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
     # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
     # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.
