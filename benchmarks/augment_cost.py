@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import torch
+
 from _common import (
     command,
     interleave,

@@ -29,8 +29,21 @@ from pathlib import Path
 
 import torch
 
-from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, matmul_flops, median,
-                     others_summary, robust_rates, spread, with_threads, write_result)
+from _common import (
+    TORCH_DEFAULT_THREADS,
+    command,
+    interleave,
+    loadavg,
+    log,
+    machine,
+    matmul_flops,
+    median,
+    others_summary,
+    robust_rates,
+    spread,
+    with_threads,
+    write_result,
+)
 from classic_loop import D2L_WORKERS, ClassicBench
 
 

@@ -50,7 +50,6 @@ QUICK = {
 sys.path.insert(0, str(HERE))
 from _common import NOISY  # noqa: E402 - others used more than this share of the CPUs: flagged
 
-
 # --------------------------------------------------------------------------------------------------
 # Running
 
@@ -176,7 +175,7 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
           f"(fp32 plain), {g['ratio'].get('torchvision_bf16_cl', 0):.2f}x (bf16 + channels_last) | "
           f"{_met(g['ratio'].get('torchvision_fp32', 0) >= 1)} |")
         c = gpu["classic"]["ratio"]
-        w(f"| GPU: cnnzoo vs classic loop | (reported) | " + ", ".join(f"{v:.2f}x vs {k}" for k, v in c.items())
+        w("| GPU: cnnzoo vs classic loop | (reported) | " + ", ".join(f"{v:.2f}x vs {k}" for k, v in c.items())
           + " | - |")
         t = gpu.get("time_to_94", {})
         if "median_wall_s" in t:

@@ -13,7 +13,6 @@ Parsing imports nothing heavy; each handler imports :mod:`cnnzoo.data` when it r
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from .common import Parser, format_table, print_json
