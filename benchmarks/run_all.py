@@ -254,7 +254,8 @@ def _render_cpu(cpu: dict[str, Any], w: Any) -> None:
     if k4 and k4 in cg:
         t2 = cpu["target2"]
         w(f"Why not more: both loops are bound by arithmetic. The classic loop's fp32 step achieves "
-          f"{cg[k4]:.0f} GFLOP/s (a 2048^3 fp32 matmul: {cpu['matmul_gflops'].get('matmul_fp32_2048', {}).get('median', 0):.0f}), "
+          f"{cg[k4]:.0f} GFLOP/s (a 2048^3 fp32 matmul: "
+          f"{cpu['matmul_gflops'].get('matmul_fp32_2048', {}).get('median', 0):.0f}), "
           f"and cnnzoo's bf16 step {t2['achieved_gflops']:.0f} GFLOP/s of the bf16 matmul's {t2['peak_gflops']:.0f}. "
           f"Even at the full bf16 matmul rate, cnnzoo would be {t2['peak_gflops'] / cg[k4]:.2f}x the classic loop: "
           "the ceiling for this model on this CPU. The classic loop's own overheads (DataLoader workers, "

@@ -290,7 +290,8 @@ def _cross_checks(cfg: Config, source: Source) -> None:
     if problem:
         fail(*problem)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.train.device):
-        fail("train.device", f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
+        fail("train.device",
+             f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
     if cfg.train.precision == "fp16" and cfg.train.device in ("cpu", "mps"):
         fail("train.precision", "'train.precision: fp16' needs a CUDA device; use bf16 on the CPU")
     for k in cfg.model.kwargs:

@@ -67,7 +67,7 @@ _IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 def _idx_files(md5s: tuple[str, str, str, str],
                sha256s: tuple[str | None, ...] = (None, None, None, None)) -> tuple[FileSpec, ...]:
-    return tuple(FileSpec(n, m, s) for n, m, s in zip(_IDX_NAMES, md5s, sha256s))
+    return tuple(FileSpec(n, m, s) for n, m, s in zip(_IDX_NAMES, md5s, sha256s, strict=True))
 
 
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",

@@ -428,7 +428,8 @@ def _compare(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], spec:
             what.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         if shape_bad:
             k = shape_bad[0]
-            what.append(f"{len(shape_bad)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+            what.append(f"{len(shape_bad)} of another shape "
+                        f"(e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
         raise CheckpointError(f"{path} does not fit this model ({spec.model}, {spec.num_classes} classes): "
                               + "; ".join(what))
 

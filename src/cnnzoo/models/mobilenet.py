@@ -1,4 +1,5 @@
-"""MobileNet v1, v2, v3: convolutional networks for phones (Howard et al. 2017; Sandler et al. 2018; Howard et al. 2019).
+"""MobileNet v1, v2, v3: convolutional networks for phones
+(Howard et al. 2017; Sandler et al. 2018; Howard et al. 2019).
 
 The problem. ResNets and Inception cost billions of multiply-adds per image: too slow for a phone.
 Where does a standard convolution spend its effort? A 3x3 convolution from C to C' channels does

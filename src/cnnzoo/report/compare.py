@@ -109,10 +109,10 @@ def leaderboard(runs: Sequence[RunRecord]) -> list[Row]:
         return (acc is None, -(acc or 0.0), r.summary.get("params") or 0)
 
     ordered = sorted(runs, key=key)
-    rows = [Row(r, label) for r, label in zip(ordered, _labels(ordered))]
+    rows = [Row(r, label) for r, label in zip(ordered, _labels(ordered), strict=True)]
     for name, _, field_ in COSTS:
         front = pareto_front([(r.get("test_acc"), r.get(field_)) for r in rows])
-        for row, on in zip(rows, front):
+        for row, on in zip(rows, front, strict=True):
             row.pareto[name] = on
     datasets = sorted({str(r.get("dataset")) for r in rows})
     if len(datasets) > 1:
@@ -129,7 +129,7 @@ def _labels(runs: Sequence[RunRecord]) -> list[str]:
     share it, the run folder's name too (and its parent's)."""
     labels = [r.label for r in runs]
     for widen in (lambda r: f"{r.label} ({r.name})", lambda r: f"{r.label} ({r.path.parent.name}/{r.name})"):
-        labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels)]
+        labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels, strict=True)]
     seen: dict[str, int] = {}
     out = []
     for lab in labels:  # still the same (the same folder name under the same parent name): number them
@@ -182,7 +182,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
     """The leaderboard as a GitHub-flavoured Markdown table (Pareto runs starred)."""
     lines = ["| " + " | ".join(TABLE_HEADER) + " |",
              "|" + "|".join("---:" if a == "r" else "---" for a in TABLE_ALIGN) + "|"]
-    for r, cells in zip(rows, table_rows(rows)):
+    for r, cells in zip(rows, table_rows(rows), strict=True):
         cells = list(cells)
         if any(r.pareto.values()):
             cells[1] = f"{cells[1]} ★"
@@ -339,7 +339,7 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
 
     cells = table_rows(rows)
     html_rows = [list(c) for c in cells]
-    for r, c in zip(rows, html_rows):
+    for r, c in zip(rows, html_rows, strict=True):
         report = r.run.path / "report.html"
         name = esc(c[1]) + (" ★" if any(r.pareto.values()) else "")
         if report.is_file():  # a relative link: the folder can move with its runs

@@ -893,7 +893,7 @@ def fig(node: Any) -> Fig:
         top = 10 + GAP
         bottom = top + max(f.h for f in figs)
         join = bottom + 10
-        for f, bx in zip(figs, xs):
+        for f, bx in zip(figs, xs, strict=True):
             prims.append(_arrow(bx, 10, top))
             p, _ = f.at(bx, top)
             prims += p

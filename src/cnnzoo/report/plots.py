@@ -225,7 +225,7 @@ def show_batch(cfg: Any, path: Path, n: int = 32, epoch: int = 0) -> str:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.65 + 0.5), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, label in zip(axes.flat, shown, y.tolist()):
+    for ax, img, label in zip(axes.flat, shown, y.tolist(), strict=False):
         if img.shape[0] == 1:
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:

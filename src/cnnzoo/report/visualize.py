@@ -8,8 +8,8 @@
   red-blue map of one-channel filters, mid-grey for colour ones), so the sign of a weight stays
   visible. This is the picture behind AlexNet's famous figure: trained on natural images,
   first-layer filters become oriented edge detectors and colour blobs, close to the Gabor filters
-  of classical vision, out of the noise they started as. (MLP-Mixer has no convolution: its first layer is a linear map of each patch, whose rows
-  are shown as patches.)
+  of classical vision, out of the noise they started as. (MLP-Mixer has no convolution: its first layer is a
+  linear map of each patch, whose rows are shown as patches.)
 - ``features``: what one layer (``--layer NAME``; by default a block half-way through the network)
   outputs for one image: its most active channels, as heat maps beside the image.
 - ``cam``: Grad-CAM (Selvaraju et al., 2017), where in the image the evidence for a class lies. The
@@ -189,7 +189,7 @@ def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
     for ax in axes.flat:
         ax.axis("off")
     im = None
-    for ax, t in zip(axes.flat, tiles):
+    for ax, t in zip(axes.flat, tiles, strict=False):
         if t.shape[0] == 1:
             im = ax.imshow(t[0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         else:  # colour filters: zero is mid-grey, a positive weight on a channel adds that colour
@@ -218,7 +218,7 @@ def draw_filters(model: nn.Module, spec: Any, path: Path, initial: nn.Module | N
     subs = fig.subfigures(1, len(panels), wspace=0.02, width_ratios=[panel_w] * (len(panels) - 1)
                           + [panel_w + bar_w]) if len(panels) > 1 else [fig]
     im, axes, last = None, [], fig
-    for sub, (label, weights) in zip(subs, panels):
+    for sub, (label, weights) in zip(subs, panels, strict=True):
         im, axes = _filter_grid(sub, weights, label)
         last = sub
     shown = f"the first {len(w)} of {n}" if n > len(w) else f"all {n}"
@@ -327,7 +327,7 @@ def draw_features(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tenso
     _show(axes.flat[0], raw)
     axes.flat[0].set_title("input", fontsize=7)
     im = None
-    for ax, ch, m in zip(list(axes.flat)[1:], top.tolist(), maps):
+    for ax, ch, m in zip(list(axes.flat)[1:], top.tolist(), maps, strict=False):
         im = ax.imshow(m.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"ch {ch}", fontsize=7)
     if im is not None:
