@@ -186,6 +186,27 @@ def _check_override_key(key: str) -> None:
 # Putting it together
 
 
+def _layer_recipe(merged: dict[str, Any], name: str, source: Source) -> tuple[dict[str, Any], str | None]:
+    """``merged`` with the recipe that ``name`` picks layered above it, and the network that recipe
+    chooses (None when there is no recipe, or it does not name the network)."""
+    chosen: str | None = None
+    recipe = find_recipe(_recipe_name(name))
+    if recipe is not None:
+        layer = _load_layers(recipe, source, "recipe")
+        merged = _merge(merged, layer)
+        network = layer.get("model", {}).get("name") if isinstance(layer.get("model"), dict) else None
+        if _same_name(recipe.stem, name):
+            # `--model resnet` names a recipe (configs/resnet.yaml): its own choice of network
+            # (resnet18 at a quarter width) stands.
+            chosen = str(network) if network is not None else None
+        elif isinstance(merged.get("model"), dict):
+            # A network named by itself (resnet50): the recipe's builder arguments were for the
+            # recipe's own choice and do not carry over (--set model.kwargs.NAME=VALUE sets them).
+            merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
+            source.forget("model.kwargs")
+    return merged, chosen
+
+
 def load_config(
     config: str | Path | None = None,
     *,
@@ -227,20 +248,7 @@ def load_config(
         name, from_file = (file_name, True) if isinstance(file_name, str) else (DEFAULT_RECIPE, False)
     chosen: str | None = None
     if name is not None:
-        recipe = find_recipe(_recipe_name(name))
-        if recipe is not None:
-            layer = _load_layers(recipe, source, "recipe")
-            merged = _merge(merged, layer)
-            network = layer.get("model", {}).get("name") if isinstance(layer.get("model"), dict) else None
-            if _same_name(recipe.stem, name):
-                # `--model resnet` names a recipe (configs/resnet.yaml): its own choice of network
-                # (resnet18 at a quarter width) stands.
-                chosen = str(network) if network is not None else None
-            elif isinstance(merged.get("model"), dict):
-                # A network named by itself (resnet50): the recipe's builder arguments were for the
-                # recipe's own choice and do not carry over (--set model.kwargs.NAME=VALUE sets them).
-                merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
-                source.forget("model.kwargs")
+        merged, chosen = _layer_recipe(merged, name, source)
         if chosen is None and model is not None:
             chosen = model
     if mine is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
 import os
 import sys
@@ -215,7 +216,8 @@ def parse_checksum(text: str) -> tuple[str, str]:
     return algo, digest
 
 
-def digest_stream(stream: IO[bytes], algo: str, on_chunk: Callable[[int], None] | None = None) -> str:
+def digest_stream(stream: IO[bytes] | io.BufferedIOBase, algo: str,
+                  on_chunk: Callable[[int], None] | None = None) -> str:
     h = hashlib.new(algo)
     while chunk := stream.read(CHUNK):
         h.update(chunk)

@@ -28,13 +28,16 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, did_you_mean
 from .runs import RunRecord, read_run, tested_split
+
+if TYPE_CHECKING:
+    from ..models.base import ZooModel
 
 WHAT = ("filters", "features", "cam")
 
@@ -152,7 +155,7 @@ def first_layer(model: nn.Module, spec: Any) -> tuple[str, torch.Tensor, str]:
     if not order:
         raise ConfigError(f"{spec.model} has no convolution or linear layer to show")
     name, mod = order[0]
-    w = mod.weight.detach().float().cpu()
+    w = cast(torch.Tensor, mod.weight).detach().float().cpu()
     if isinstance(mod, nn.Conv2d):
         kh, kw = mod.kernel_size
         return name, w, f"{w.shape[0]} filters {kh}x{kw} over {w.shape[1]} channel{'s' if w.shape[1] != 1 else ''}"
@@ -313,7 +316,9 @@ def draw_features(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tenso
             model(x)
     finally:
         h.remove()
-    fmap = _as_map(captured[0], model)[0].float().cpu()  # (C, H, W)
+    as_map = _as_map(captured[0], model)
+    assert as_map is not None  # `layer` is one of feature_layers(): its output is a feature map
+    fmap = as_map[0].float().cpu()  # (C, H, W)
     tokens = captured[0].dim() == 3
     c = fmap.shape[0]
     top = fmap.mean((1, 2)).argsort(descending=True)[:MAX_CHANNELS]
@@ -350,9 +355,10 @@ def grad_cam(model: nn.Module, x: torch.Tensor, cls: int | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
     """(CAM over the last feature map in [0, 1] as (h, w), class probabilities, the class explained,
     whether the feature map was a token sequence reshaped to its patch grid)."""
+    zoo = cast("ZooModel", model)
     with torch.enable_grad():
-        feats = model.forward_features(x)
-        logits = model.forward_head(feats)
+        feats = zoo.forward_features(x)
+        logits = zoo.forward_head(feats)
         if isinstance(logits, (tuple, list)):
             logits = logits[0]
         probs = logits.detach().float().softmax(1)[0]
@@ -360,7 +366,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, cls: int | None = None
             cls = int(probs.argmax())
         (grad,) = torch.autograd.grad(logits[0, cls], feats)
     fmap, gmap = _as_map(feats.detach(), model), _as_map(grad, model)
-    if fmap is None:
+    if fmap is None or gmap is None:  # the gradient has the feature map's shape: both or neither
         raise ConfigError(f"the last feature map of {type(model).__name__} has shape {tuple(feats.shape)}, "
                           "not (B, C, H, W); Grad-CAM needs a spatial map")
     weights = gmap.float().mean((2, 3), keepdim=True)
