@@ -15,6 +15,7 @@ which bounds its size and refuses duplicate keys; the merged mapping is checked 
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -41,8 +42,6 @@ FOLDER_LR = 0.03
 
 def is_folder_dataset(name: Any) -> bool:
     """Whether ``data.dataset`` names an image folder ("folder", or a path) rather than a built-in."""
-    import os
-
     if not isinstance(name, str):
         return False
     key = name.strip().lower()
@@ -351,8 +350,6 @@ def config_yaml(cfg: Config) -> str:
 def short_path(text: str | Path) -> str:
     """A recipe's path as configs/NAME.yaml (where it lives in the repository), another path
     relative to the current folder when it is under it (also inside a longer text)."""
-    import os
-
     text = str(text)
     for d in recipe_dirs():
         for form in dict.fromkeys((str(d.resolve()), str(d))):

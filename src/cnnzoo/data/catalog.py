@@ -11,6 +11,7 @@ Adding a dataset in one of the supported formats is one :class:`DatasetSpec` ent
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ..errors import DataError, did_you_mean
@@ -200,8 +201,6 @@ def canonical_dataset(name: str) -> str:
     """The one spelling of a dataset name (``Fashion_MNIST`` -> ``fashion-mnist``), which names the
     run folder; ``folder`` and paths of image folders are kept as they are. DataError for an
     unknown name (with the closest built-in ones)."""
-    import os
-
     key = _key(name)
     if key in DATASETS:
         return DATASETS[key].name

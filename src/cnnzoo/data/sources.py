@@ -23,6 +23,7 @@ private mirror that re-packs the files, and for tests). Only the standard librar
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import io
@@ -34,6 +35,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -401,9 +403,6 @@ def _umask() -> int:
 
 
 def _gunzip_sha256(path: Path) -> str | None:
-    import gzip
-    import zlib
-
     try:
         with gzip.open(path, "rb") as stream:
             return digest_stream(stream, "sha256")
@@ -480,9 +479,6 @@ def content_checksum_ok(f: FileSpec, path: Path) -> bool | None:
         return True
     if f.content_sha256 is None:
         return None
-    import gzip
-    import zlib
-
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as stream:

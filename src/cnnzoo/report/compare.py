@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -364,8 +365,6 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
 
 
 def _relative(path: Path, start: Path) -> str:
-    import os
-
     try:
         return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
     except ValueError:  # another drive (Windows)

@@ -21,6 +21,7 @@ engine would not draw better.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -1093,8 +1094,6 @@ def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False
 
 def to_png(prims: list[tuple], width: float, height: float, scale: float = 2.0) -> bytes:
     """The same drawing as a PNG, ``scale`` pixels per SVG pixel (2: sharp on slides)."""
-    import io
-
     try:
         import matplotlib
 
