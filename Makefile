@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data run test test-all bench clean
+.PHONY: setup data run lint test test-all bench clean
 
 setup: $(STAMP) data
 
@@ -21,7 +21,12 @@ data:
 run: setup
 	$(BIN)/cnnzoo train
 
-test: setup
+# Seconds, so every test run starts with them; configuration in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts main.py
+	$(BIN)/mypy src
+
+test: setup lint
 	$(BIN)/python -m pytest -n 2 -q
 
 # Everything, including tests marked slow (compile, ImageNet-size models).

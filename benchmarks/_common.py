@@ -190,7 +190,7 @@ def robust(values: list[float], others: list[float | None] | None = None, max_bu
     """Median of ``values`` over the quiet windows (others used at most ``max_busy`` of the CPUs)
     when there are at least two of them, else over all windows; keeps every value and share."""
     others = list(others) if others is not None else [None] * len(values)
-    quiet = [v for v, o in zip(values, others) if o is not None and o <= max_busy]
+    quiet = [v for v, o in zip(values, others, strict=True) if o is not None and o <= max_busy]
     use = quiet if len(quiet) >= 2 else values
     return {"median": median(use), "range": spread(values), "all": values, "others": others,
             "quiet_windows": len(quiet), "median_of": "quiet windows" if use is quiet else "all windows"}

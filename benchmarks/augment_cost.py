@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import torch
+
 from _common import (
     command,
     interleave,
@@ -91,7 +92,7 @@ def main() -> int:
             t0 = time.perf_counter()
             ld.plan._plan()  # the per-epoch draw of every image's parameters
             plan_s[data_name][side] = round(time.perf_counter() - t0, 4)
-            for _ in zip(range(2), ld):  # warm-up
+            for _ in zip(range(2), ld, strict=False):  # warm-up
                 pass
             loaders[side] = ld
 
@@ -118,7 +119,8 @@ def main() -> int:
     path = write_result("augment_cost", result)
     for data_name, rates in results.items():
         base = rates["crop+flip"]["median"]
-        log(f"{data_name}: " + ", ".join(f"{k} {r['median']:,.0f} ({r['median'] / base:.2f}x)" for k, r in rates.items()))
+        log(f"{data_name}: " + ", ".join(f"{k} {r['median']:,.0f} ({r['median'] / base:.2f}x)"
+                                         for k, r in rates.items()))
     log(f"wrote {path}")
     return 0
 

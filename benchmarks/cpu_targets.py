@@ -29,8 +29,21 @@ from pathlib import Path
 
 import torch
 
-from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, matmul_flops, median,
-                     others_summary, robust_rates, spread, with_threads, write_result)
+from _common import (
+    TORCH_DEFAULT_THREADS,
+    command,
+    interleave,
+    loadavg,
+    log,
+    machine,
+    matmul_flops,
+    median,
+    others_summary,
+    robust_rates,
+    spread,
+    with_threads,
+    write_result,
+)
 from classic_loop import D2L_WORKERS, ClassicBench
 
 
@@ -172,7 +185,8 @@ def main() -> None:
         "images_per_s": rate,
         "matmul_gflops": gflops,
         "target1": {k: zoo_rate / v["median"] for k, v in rate.items() if k != "cnnzoo"},
-        "target1_per_round": {k: [a / b for a, b in zip(rate["cnnzoo"]["all"], v["all"])] for k, v in rate.items()
+        "target1_per_round": {k: [a / b for a, b in zip(rate["cnnzoo"]["all"], v["all"], strict=True)]
+                              for k, v in rate.items()
                               if k != "cnnzoo"},
         "classic_gflops": {k: v["median"] * flops_img / 1e9 for k, v in rate.items() if k != "cnnzoo"},
         "target2": {"achieved_gflops": achieved, "peak_gflops": peak, "peak_from": peak_name,

@@ -18,14 +18,26 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
 
-from _common import (TORCH_DEFAULT_THREADS, command, interleave, loadavg, log, machine, others_summary,
-                     read_result, robust_rates, wait_for_quiet, with_threads, write_result)
+from _common import (
+    TORCH_DEFAULT_THREADS,
+    command,
+    interleave,
+    loadavg,
+    log,
+    machine,
+    others_summary,
+    read_result,
+    robust_rates,
+    wait_for_quiet,
+    with_threads,
+    write_result,
+)
 
 # Written before the measurements were taken (a quick probe of the small `cnn` model had shown bf16 +
 # channels_last ~2.7x over fp32 NCHW, and both half-measures, fp32 NHWC and bf16 NCHW, far slower).

@@ -166,7 +166,7 @@ def render(out: Path, args: argparse.Namespace, command: list[str], wall_s: floa
         lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if h in (
             "#", "params", "MACs", "test acc", "best val acc", "epochs", "train time", "images/s") else "---"
             for h in header) + "|"]
-        for r, s in zip(rows, summaries):
+        for r, s in zip(rows, summaries, strict=True):
             name = Path(r["run"]).name
             front = ", ".join(label for k, label in (("params", "params"), ("macs", "MACs"), ("time", "time"))
                               if r[f"pareto_{k}"] == "true") or "-"

@@ -50,7 +50,6 @@ QUICK = {
 sys.path.insert(0, str(HERE))
 from _common import NOISY  # noqa: E402 - others used more than this share of the CPUs: flagged
 
-
 # --------------------------------------------------------------------------------------------------
 # Running
 
@@ -176,7 +175,7 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
           f"(fp32 plain), {g['ratio'].get('torchvision_bf16_cl', 0):.2f}x (bf16 + channels_last) | "
           f"{_met(g['ratio'].get('torchvision_fp32', 0) >= 1)} |")
         c = gpu["classic"]["ratio"]
-        w(f"| GPU: cnnzoo vs classic loop | (reported) | " + ", ".join(f"{v:.2f}x vs {k}" for k, v in c.items())
+        w("| GPU: cnnzoo vs classic loop | (reported) | " + ", ".join(f"{v:.2f}x vs {k}" for k, v in c.items())
           + " | - |")
         t = gpu.get("time_to_94", {})
         if "median_wall_s" in t:
@@ -255,7 +254,8 @@ def _render_cpu(cpu: dict[str, Any], w: Any) -> None:
     if k4 and k4 in cg:
         t2 = cpu["target2"]
         w(f"Why not more: both loops are bound by arithmetic. The classic loop's fp32 step achieves "
-          f"{cg[k4]:.0f} GFLOP/s (a 2048^3 fp32 matmul: {cpu['matmul_gflops'].get('matmul_fp32_2048', {}).get('median', 0):.0f}), "
+          f"{cg[k4]:.0f} GFLOP/s (a 2048^3 fp32 matmul: "
+          f"{cpu['matmul_gflops'].get('matmul_fp32_2048', {}).get('median', 0):.0f}), "
           f"and cnnzoo's bf16 step {t2['achieved_gflops']:.0f} GFLOP/s of the bf16 matmul's {t2['peak_gflops']:.0f}. "
           f"Even at the full bf16 matmul rate, cnnzoo would be {t2['peak_gflops'] / cg[k4]:.2f}x the classic loop: "
           "the ceiling for this model on this CPU. The classic loop's own overheads (DataLoader workers, "

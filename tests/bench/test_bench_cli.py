@@ -75,7 +75,8 @@ def test_bench_runs_the_trainers_step_across_epochs(fashion_dir):
     before = [p.detach().clone() for p in t.model.parameters()]
     b.run(6)
     assert (t.epoch, t.batch, t.step) == (1, 2, 6)
-    assert any(not torch.equal(a, p) for a, p in zip(before, t.model.parameters())), "the weights were trained"
+    assert any(not torch.equal(a, p)
+               for a, p in zip(before, t.model.parameters(), strict=True)), "the weights were trained"
 
 
 def test_windows_cover_every_step():

@@ -45,7 +45,7 @@ def by_image(batches) -> dict[int, tuple[torch.Tensor, tuple]]:
             for i in range(len(yb)):
                 out[int(yb.a[i])] = (xb[i], (int(yb.b[i]), float(yb.lam[i])))
         else:
-            out.update({int(y): (x, ()) for x, y in zip(xb, yb)})
+            out.update({int(y): (x, ()) for x, y in zip(xb, yb, strict=True)})
     return out
 
 
@@ -95,7 +95,7 @@ def test_turning_one_augmentation_on_keeps_the_crops_and_flips_of_the_others():
     more = loader(s, Augment(crop_padding=2, flip=True, erasing=0.5))
     base.plan._plan()
     more.plan._plan()
-    assert all(torch.equal(p, q) for p, q in zip(base.plan.params, more.plan.params[:3]))
+    assert all(torch.equal(p, q) for p, q in zip(base.plan.params, more.plan.params[:3], strict=True))
     assert more.plan.extra_names == ("erase",)
 
 

@@ -28,7 +28,8 @@ def collect(loader, start: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def same(a, b) -> bool:
-    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2)
+                                    for (x1, y1), (x2, y2) in zip(a, b, strict=True))
 
 
 def loader(split, **kw):
@@ -148,11 +149,11 @@ def test_eval_shards_cover_the_split_exactly():
 def test_an_images_augmentation_does_not_depend_on_world_size():
     s = id_split(64)
     one = loader(s, drop_last=False)
-    by_id_1 = {int(y): x for xb, yb in one for x, y in zip(xb, yb)}
+    by_id_1 = {int(y): x for xb, yb in one for x, y in zip(xb, yb, strict=True)}
     by_id_2 = {}
     for r in range(2):
         for xb, yb in loader(s, rank=r, world_size=2, drop_last=False, batch_size=8):
-            by_id_2.update({int(y): x for x, y in zip(xb, yb)})
+            by_id_2.update({int(y): x for x, y in zip(xb, yb, strict=True)})
     assert by_id_1.keys() == by_id_2.keys()
     assert all(torch.equal(by_id_1[i], by_id_2[i]) for i in by_id_1)
 

@@ -73,7 +73,8 @@ def test_one_unreadable_file_does_not_abort_the_batch(cnn_run, tmp_path, capsys)
     assert code == 0, err
     assert out.startswith(f"{good}: ") and len(out.strip().splitlines()) == 1
     warn = warnings_of(err)
-    assert len(warn) == 2 and f"cannot read {bad}" in warn[0] and f"image not found: {tmp_path / 'missing.png'}" in warn[1]
+    assert (len(warn) == 2 and f"cannot read {bad}" in warn[0]
+            and f"image not found: {tmp_path / 'missing.png'}" in warn[1])
 
 
 def test_nothing_readable_is_one_error(cnn_run, tmp_path, capsys):
@@ -116,7 +117,7 @@ def test_onnxruntime_backend_gives_the_pytorch_answers(cnn_run, mixed, capsys):
         assert code == 0, err
         got = json.loads(out)
         assert [r["path"] for r in got] == [r["path"] for r in torch_results]
-        for a, b in zip(got, torch_results):
+        for a, b in zip(got, torch_results, strict=True):
             assert [p["label"] for p in a["predictions"]] == [p["label"] for p in b["predictions"]]
             assert [p["prob"] for p in a["predictions"]] == pytest.approx([p["prob"] for p in b["predictions"]],
                                                                            abs=1e-5)

@@ -149,7 +149,7 @@ def test_the_banner_shows_class_counts_of_an_imbalanced_split(imbalanced, fashio
     t = quiet_trainer(folder_cfg(imbalanced), output=False)
     t.setup()
     line = next(s for s in describe.banner(t).splitlines() if "imbalanced" in s)
-    counts = dict(zip(t.ds.classes, t.class_counts.tolist()))
+    counts = dict(zip(t.ds.classes, t.class_counts.tolist(), strict=True))
     assert f"common {counts['common']}" in line and f"rare {counts['rare']}" in line
     assert "data.balance: none" in line
     balanced = quiet_trainer(small_cfg(fashion_dir), output=False)
@@ -197,7 +197,7 @@ def test_lr_find_writes_a_plot_and_suggests_an_lr_in_range(fashion_dir, tmp_path
     r = json.loads(capsys.readouterr().out)
     assert r["lrs"][0] == pytest.approx(1e-4) and len(r["lrs"]) == r["steps"] <= 12
     assert r["lrs"][0] <= r["suggested_lr"] <= r["lrs"][-1]
-    assert all(a < b for a, b in zip(r["lrs"], r["lrs"][1:]))  # exponentially rising
+    assert all(a < b for a, b in zip(r["lrs"], r["lrs"][1:], strict=False))  # exponentially rising
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr.png"]  # no run directory
 

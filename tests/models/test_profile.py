@@ -8,8 +8,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnzoo.models import count_params, create_model, profile
 
-from .conftest import ALL_MODELS
-
 
 @pytest.mark.parametrize("name", ["convnet", "googlenet", "resnet20", "densenet_bc_100", "seresnet18", "mixer_t4",
                                   "mobilenet_v3_small", "nin", "vgg11_quarter"])

@@ -78,7 +78,8 @@ def test_metadata_is_complete(name):
 
 def test_unknown_option_names_the_valid_ones():
     with pytest.raises(ModelError, match=r"resnet18 has no option 'zero_init_resid' \(did you mean "
-                                         r"'zero_init_residual'\?\); its options are: zero_init_residual, width_mult, small_input"):
+                                         r"'zero_init_residual'\?\); its options are: "
+                                         r"zero_init_residual, width_mult, small_input"):
         create_model("resnet18", zero_init_resid=True)
     with pytest.raises(ModelError, match="convnet has no option 'width'.*its options are: none"):
         create_model("convnet", width=2)

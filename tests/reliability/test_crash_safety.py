@@ -97,7 +97,8 @@ def test_sigkill_then_resume_is_bit_identical(point, uninterrupted, fashion_dir,
     assert same_weights(out / "checkpoints" / "last.safetensors", uninterrupted / "checkpoints" / "last.safetensors")
     a = [json.loads(x) for x in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["epoch"], r["train_loss"], r["val_acc"]) for r in a] == [(r["epoch"], r["train_loss"], r["val_acc"]) for r in b]
+    assert ([(r["epoch"], r["train_loss"], r["val_acc"]) for r in a]
+            == [(r["epoch"], r["train_loss"], r["val_acc"]) for r in b])
 
 
 def test_torn_temporary_file_is_ignored(small_run, tmp_path):

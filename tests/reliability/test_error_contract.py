@@ -174,3 +174,17 @@ def test_debug_shows_the_traceback(capsys):
     code, _, err = run_cli(capsys, "train", "--model", "nope", "--debug")
     assert code == 2 and "Traceback (most recent call last)" in err
     assert err.strip().splitlines()[-1].startswith("error: unknown model 'nope'")
+
+
+def test_training_state_without_its_step_is_a_damaged_checkpoint(run_copy, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    for name in ("last.safetensors", "last.state.safetensors"):  # both untagged: they still "match"
+        path = run_copy / "checkpoints" / name
+        with safe_open(str(path), "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = {k: v for k, v in (f.metadata() or {}).items() if k != "tag"}
+        save_file(tensors, str(path), metadata=meta)
+    code, _, err = run_cli(capsys, "train", "--resume", run_copy, "--epochs", "2")
+    assert_one_line_error(code, err, "last.state.safetensors", "training state is damaged")

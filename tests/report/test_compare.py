@@ -41,12 +41,12 @@ def _dominates(q, p):
 @given(st.lists(st.tuples(st.integers(0, 20), st.integers(1, 20)), min_size=1, max_size=12))
 def test_pareto_front_is_exactly_the_undominated_points(points):
     front = pareto_front(points)
-    for p, on in zip(points, front):
+    for p, on in zip(points, front, strict=True):
         assert on == (not any(_dominates(q, p) for q in points))
     # every point off the front is beaten by a point on it
-    for p, on in zip(points, front):
+    for p, on in zip(points, front, strict=True):
         if not on:
-            assert any(_dominates(q, p) for q, f in zip(points, front) if f)
+            assert any(_dominates(q, p) for q, f in zip(points, front, strict=True) if f)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def test_leaderboard_markdown_and_plots(compared):
     rows = read_csv(compared / "leaderboard.csv")
     table = [line for line in md.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(table) == 2
-    for line, r in zip(table, rows):
+    for line, r in zip(table, rows, strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0] == r["rank"] and cells[1].startswith(r["model"])
         assert cells[4] == f"{100 * float(r['test_acc']):.2f}%"

@@ -56,7 +56,8 @@ def test_samples_says_mistakes_are_shown_on_purpose_and_the_overall_accuracy(fig
     targets = torch.arange(100) % 10
     preds = targets.clone()
     preds[:20] = (preds[:20] + 1) % 10  # 20 mistakes: 80% right
-    plots.samples(lambda k: torch.zeros(1, 8, 8, dtype=torch.uint8), targets, preds, torch.full((100,), 0.9), [str(i) for i in range(10)], tmp_path / "s.png",
+    plots.samples(lambda k: torch.zeros(1, 8, 8, dtype=torch.uint8), targets, preds, torch.full((100,), 0.9),
+                  [str(i) for i in range(10)], tmp_path / "s.png",
                   split="val")
     title = figures[0]._suptitle.get_text()
     assert "val predictions: 16 of these 32 are mistakes" in title and "on purpose" in title

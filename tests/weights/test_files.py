@@ -123,4 +123,5 @@ def test_a_cnnzoo_checkpoint_and_run_directory_load_as_they_are(tmp_path):
         model = create_model("resnet18", 10, 1, 32)
         info = load_pretrained(model, source)
         assert info.format == "cnnzoo" and info.library is None and not info.fresh
-        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))
+        assert all(torch.equal(a, b)
+                   for a, b in zip(model.state_dict().values(), trained.state_dict().values(), strict=True))

@@ -2,7 +2,8 @@
 
 Each subcommand lives in a module of this package with a ``register(subparsers, parents)`` function
 that declares its arguments and a handler. Parsing imports nothing heavy, so ``cnnzoo --help``
-answers at once; handlers import the library (and torch) only when they run. The CLI holds no
+answers at once; handlers import the library (and torch, and the few standard modules that
+--help does not load, such as csv and datetime) only when they run. The CLI holds no
 logic of its own: handlers call the library and print what it returns.
 
 Errors: a :class:`~cnnzoo.errors.CnnzooError` becomes one ``error: ...`` line on stderr and exit

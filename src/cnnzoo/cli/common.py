@@ -57,7 +57,7 @@ def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str], align: st
                         for i in range(len(header)))
     out = []
     for n, row in enumerate(cells):
-        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align)]
+        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)]
         out.append("  ".join(parts).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))

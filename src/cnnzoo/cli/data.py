@@ -13,7 +13,7 @@ Parsing imports nothing heavy; each handler imports :mod:`cnnzoo.data` when it r
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 from typing import Any
 
 from .common import Parser, format_table, print_json
@@ -135,8 +135,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..config import load_config
     from ..errors import ConfigError
     from ..report.plots import show_batch

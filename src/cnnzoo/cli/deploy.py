@@ -60,7 +60,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     ex.add_argument("target", metavar="RUN|CHECKPOINT")
     ex.add_argument("--format", "-f", dest="fmt", help="onnx, torchscript or pt2 (default: what --out's suffix says)")
     ex.add_argument("--out", "-o", help="the file to write (default RUN/export/model.onnx|.pt|.pt2)")
-    ex.add_argument("--weights", choices=("best", "last"), default="best", help="which weights of the run (default best)")
+    ex.add_argument("--weights", choices=("best", "last"), default="best",
+                    help="which weights of the run (default best)")
     ex.add_argument("--data-dir", help="where the run's dataset is, for the check (default: where it was trained)")
     ex.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     ex.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -11,6 +11,7 @@ Parsing imports nothing heavy; the handler imports torch and :mod:`cnnzoo.report
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from .models import _input_shape
@@ -43,8 +44,6 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def _draw(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..errors import OutputError
     from ..models import model_info
     from ..report.draw import FORMATS, diagram, write

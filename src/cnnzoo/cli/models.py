@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ModelError
 from .common import format_table, human, print_json
@@ -69,7 +69,7 @@ def _input_shape(text: str) -> tuple[int, int, int]:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"expected C,H,W as three positive integers (e.g. 1,28,28), got '{text}'")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _build(name: str, num_classes: int, shape: tuple[int, int, int]) -> Any:
@@ -139,8 +139,9 @@ def _summary(args: argparse.Namespace) -> int:
     if (args.input is None and None in (what.in_channels, what.image_size)) or \
             (args.num_classes is None and what.num_classes is None):
         what.build()  # ConfigError: a folder dataset's input is known only from its images
-    shape: tuple[int, int, int] = args.input or (what.in_channels, what.image_size, what.image_size)
-    num_classes: int = args.num_classes if args.num_classes is not None else what.num_classes
+    # build() above filled in whatever the input and class count needed
+    shape = cast("tuple[int, int, int]", args.input or (what.in_channels, what.image_size, what.image_size))
+    num_classes = cast(int, args.num_classes if args.num_classes is not None else what.num_classes)
     model = meta_model(info.name, num_classes=num_classes, in_channels=shape[0], image_size=min(shape[1:]),
                        **what.options)
     prof = profile(model, shape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from .common import format_table
@@ -82,7 +83,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     from datetime import datetime
-    from pathlib import Path
 
     from ..engine.stop import Interrupted
     from ..report.compare import TABLE_ALIGN, TABLE_HEADER, compare, parse_models, table_rows, train_models

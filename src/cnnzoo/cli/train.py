@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 from .common import format_table, print_json
@@ -131,8 +132,6 @@ def _float(text: str) -> float:
 def resolve_train_config(args: argparse.Namespace, origins: dict[str, str] | None = None) -> Any:
     """The Config a `cnnzoo train` command line asks for (also used by `compare` and `bench`);
     ``origins`` is filled with where each value came from (see load_config)."""
-    from pathlib import Path
-
     from ..config import load_config, parse_override
     from ..errors import ConfigError
 
@@ -192,8 +191,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_lr_find(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..engine.lr_find import lr_find
     from ..report.plots import lr_find as plot
 

@@ -56,8 +56,10 @@ from .validation import all_keys, config_from_dict, validate
 
 __all__ = [
     "DEFAULT_RECIPE", "META_KEYS", "OPTIMIZERS", "SCHEDULES", "SECTIONS",
-    "AugmentConfig", "Config", "DataConfig", "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "OptimizerName", "OutputConfig",
+    "AugmentConfig", "Config", "DataConfig", "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "OptimizerName",
+    "OutputConfig",
     "ScheduleConfig", "ScheduleName", "TrainConfig",
-    "all_keys", "annotated_yaml", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes", "load_config",
+    "all_keys", "annotated_yaml", "config_from_dict", "config_yaml", "dump_config", "find_recipe", "list_recipes",
+    "load_config",
     "parse_override", "recipe_dirs", "reference_markdown", "short_path", "validate",
 ]

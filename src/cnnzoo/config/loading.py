@@ -15,6 +15,7 @@ which bounds its size and refuses duplicate keys; the merged mapping is checked 
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -41,8 +42,6 @@ FOLDER_LR = 0.03
 
 def is_folder_dataset(name: Any) -> bool:
     """Whether ``data.dataset`` names an image folder ("folder", or a path) rather than a built-in."""
-    import os
-
     if not isinstance(name, str):
         return False
     key = name.strip().lower()
@@ -186,6 +185,27 @@ def _check_override_key(key: str) -> None:
 # Putting it together
 
 
+def _layer_recipe(merged: dict[str, Any], name: str, source: Source) -> tuple[dict[str, Any], str | None]:
+    """``merged`` with the recipe that ``name`` picks layered above it, and the network that recipe
+    chooses (None when there is no recipe, or it does not name the network)."""
+    chosen: str | None = None
+    recipe = find_recipe(_recipe_name(name))
+    if recipe is not None:
+        layer = _load_layers(recipe, source, "recipe")
+        merged = _merge(merged, layer)
+        network = layer.get("model", {}).get("name") if isinstance(layer.get("model"), dict) else None
+        if _same_name(recipe.stem, name):
+            # `--model resnet` names a recipe (configs/resnet.yaml): its own choice of network
+            # (resnet18 at a quarter width) stands.
+            chosen = str(network) if network is not None else None
+        elif isinstance(merged.get("model"), dict):
+            # A network named by itself (resnet50): the recipe's builder arguments were for the
+            # recipe's own choice and do not carry over (--set model.kwargs.NAME=VALUE sets them).
+            merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
+            source.forget("model.kwargs")
+    return merged, chosen
+
+
 def load_config(
     config: str | Path | None = None,
     *,
@@ -227,20 +247,7 @@ def load_config(
         name, from_file = (file_name, True) if isinstance(file_name, str) else (DEFAULT_RECIPE, False)
     chosen: str | None = None
     if name is not None:
-        recipe = find_recipe(_recipe_name(name))
-        if recipe is not None:
-            layer = _load_layers(recipe, source, "recipe")
-            merged = _merge(merged, layer)
-            network = layer.get("model", {}).get("name") if isinstance(layer.get("model"), dict) else None
-            if _same_name(recipe.stem, name):
-                # `--model resnet` names a recipe (configs/resnet.yaml): its own choice of network
-                # (resnet18 at a quarter width) stands.
-                chosen = str(network) if network is not None else None
-            elif isinstance(merged.get("model"), dict):
-                # A network named by itself (resnet50): the recipe's builder arguments were for the
-                # recipe's own choice and do not carry over (--set model.kwargs.NAME=VALUE sets them).
-                merged["model"] = {k: v for k, v in merged["model"].items() if k != "kwargs"}
-                source.forget("model.kwargs")
+        merged, chosen = _layer_recipe(merged, name, source)
         if chosen is None and model is not None:
             chosen = model
     if mine is not None:
@@ -343,8 +350,6 @@ def config_yaml(cfg: Config) -> str:
 def short_path(text: str | Path) -> str:
     """A recipe's path as configs/NAME.yaml (where it lives in the repository), another path
     relative to the current folder when it is under it (also inside a longer text)."""
-    import os
-
     text = str(text)
     for d in recipe_dirs():
         for form in dict.fromkeys((str(d.resolve()), str(d))):

@@ -139,15 +139,7 @@ def _coerce(value: Any, tp: Any) -> Any:
     """Return value converted to tp, or _NOT. No silent truncation: 2.5 is not an integer."""
     origin = typing.get_origin(tp)
     if origin is Literal:
-        for a in typing.get_args(tp):
-            if value == a and type(value) is type(a):
-                return a
-            if isinstance(value, bool) and isinstance(a, str):
-                # YAML 1.1 reads `on`/`off` as booleans; accept them for literal choices.
-                word = "on" if value else "off"
-                if word == a:
-                    return a
-        return _NOT
+        return _coerce_literal(value, tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None:
@@ -169,32 +161,52 @@ def _coerce(value: Any, tp: Any) -> Any:
     if tp is bool:
         return value if isinstance(value, bool) else _NOT
     if tp is int:
-        if isinstance(value, bool):
-            return _NOT
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            return int(value)
-        return _NOT
+        return _coerce_int(value)
     if tp is float:
-        if isinstance(value, bool):
-            return _NOT
-        if isinstance(value, (int, float)):
-            try:
-                return float(value)
-            except OverflowError:  # an integer too large for a float
-                return _NOT
-        if isinstance(value, str):
-            # YAML 1.1 reads `1e-3` (no dot) as a string; accept what a user plainly means.
-            try:
-                return float(value.strip())
-            except ValueError:
-                return _NOT
-        return _NOT
+        return _coerce_float(value)
     if tp is str:
         return value if isinstance(value, str) else _NOT
     if tp is dict:
         return dict(value) if isinstance(value, dict) else _NOT
+    return _NOT
+
+
+def _coerce_literal(value: Any, tp: Any) -> Any:
+    for a in typing.get_args(tp):
+        if value == a and type(value) is type(a):
+            return a
+        if isinstance(value, bool) and isinstance(a, str):
+            # YAML 1.1 reads `on`/`off` as booleans; accept them for literal choices.
+            word = "on" if value else "off"
+            if word == a:
+                return a
+    return _NOT
+
+
+def _coerce_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _NOT
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return _NOT
+
+
+def _coerce_float(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _NOT
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a float
+            return _NOT
+    if isinstance(value, str):
+        # YAML 1.1 reads `1e-3` (no dot) as a string; accept what a user plainly means.
+        try:
+            return float(value.strip())
+        except ValueError:
+            return _NOT
     return _NOT
 
 
@@ -290,7 +302,8 @@ def _cross_checks(cfg: Config, source: Source) -> None:
     if problem:
         fail(*problem)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.train.device):
-        fail("train.device", f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
+        fail("train.device",
+             f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
     if cfg.train.precision == "fp16" and cfg.train.device in ("cpu", "mps"):
         fail("train.precision", "'train.precision: fp16' needs a CUDA device; use bf16 on the CPU")
     for k in cfg.model.kwargs:

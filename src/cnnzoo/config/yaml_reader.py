@@ -66,7 +66,7 @@ class _Loader(yaml.SafeLoader):
         else:  # the document, a key, or an item of a list
             segment = "" if parent is None or index is None else str(index)
         if self.check_event(yaml.AliasEvent):
-            node = super().compose_node(parent, index)
+            node: Any = super().compose_node(parent, index)
             weight = getattr(node, "cnnzoo_weight", None)
             if weight is None:
                 raise self._fail(line, "an alias refers to the value that contains it (a recursive YAML value)")

@@ -11,6 +11,7 @@ Adding a dataset in one of the supported formats is one :class:`DatasetSpec` ent
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ..errors import DataError, did_you_mean
@@ -67,7 +68,7 @@ _IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 def _idx_files(md5s: tuple[str, str, str, str],
                sha256s: tuple[str | None, ...] = (None, None, None, None)) -> tuple[FileSpec, ...]:
-    return tuple(FileSpec(n, m, s) for n, m, s in zip(_IDX_NAMES, md5s, sha256s))
+    return tuple(FileSpec(n, m, s) for n, m, s in zip(_IDX_NAMES, md5s, sha256s, strict=True))
 
 
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -200,8 +201,6 @@ def canonical_dataset(name: str) -> str:
     """The one spelling of a dataset name (``Fashion_MNIST`` -> ``fashion-mnist``), which names the
     run folder; ``folder`` and paths of image folders are kept as they are. DataError for an
     unknown name (with the closest built-in ones)."""
-    import os
-
     key = _key(name)
     if key in DATASETS:
         return DATASETS[key].name

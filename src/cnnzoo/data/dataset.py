@@ -149,7 +149,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, offlin
     train, val = carve_val(pool, val_fraction, seed)
     mean, std = channel_stats(train)
     return Dataset(spec.name, classes, train, val, test, mean, std, spec.flip, str(loc.path),
-                   int(train.images.shape[1]), tuple(train.images.shape[2:]), False, loc.where)
+                   int(pool.images.shape[1]), (pool.images.shape[2], pool.images.shape[3]), False, loc.where)
 
 
 def _folder_root(name: str, data_dir: str | os.PathLike | None) -> Path | None:
@@ -265,7 +265,7 @@ def _as_hw(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
     if isinstance(size, int):
-        hw = (size, size)
+        hw: tuple[int, ...] = (size, size)
     else:
         hw = tuple(int(s) for s in size)
         if len(hw) != 2:
@@ -310,13 +310,15 @@ def _load_folder(root: Path, channels: int | None, image_size, val_fraction: flo
         parts: dict[str, AnySplit] = {
             k: FileSplit(s.files, s.labels, channels, size) for k, s in index.splits.items()}
     else:
-        parts, bad = _decode_folder(index, channels, size)
+        decoded, bad = _decode_folder(index, channels, size)
         skipped += bad
-        _check_decoded(parts, index, bad)
+        _check_decoded(decoded, index, bad)
+        parts = dict(decoded)
     if skipped:
         log.warning(formats.describe_skipped(skipped, root))
     pool = parts.get("train") or parts["all"]
     given_val = parts.get("val")
+    val: AnySplit | None
     if given_val is not None:
         train, val = pool, given_val
     else:

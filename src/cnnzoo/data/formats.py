@@ -72,7 +72,7 @@ def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndar
         is_gzip = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         size_on_disk = os.fstat(raw.fileno()).st_size
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw  # type: ignore[assignment]
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw
         try:
             return _read_idx_stream(stream, path, None if is_gzip else size_on_disk, expect_ndim)
         except (OSError, EOFError, zlib.error) as err:
@@ -358,7 +358,7 @@ def scan_folder(root: str | os.PathLike) -> FolderIndex:
         "val" in split_dirs or "test" in split_dirs or set(top) <= {"train", "val", "test"})
     if layout_with_splits:
         classes = _class_dirs(split_dirs["train"])
-        parts = {s: split_dirs[s] for s in ("train", "val", "test") if s in split_dirs}
+        parts: dict[str, Path] = {s: split_dirs[s] for s in ("train", "val", "test") if s in split_dirs}
     else:
         classes = top
         parts = {"all": root}
@@ -430,7 +430,8 @@ def _resize_cover(img, size: tuple[int, int]):
     nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
     left, top = (nw - w) // 2, (nh - h) // 2
     # reducing_gap: decode-time shrinking first, then a proper filter; fast and sharp
-    return img.resize((nw, nh), Image.BILINEAR, box=None, reducing_gap=3.0).crop((left, top, left + w, top + h))
+    return (img.resize((nw, nh), Image.Resampling.BILINEAR, box=None, reducing_gap=3.0)
+            .crop((left, top, left + w, top + h)))
 
 
 def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) -> np.ndarray | None:

@@ -23,8 +23,10 @@ private mirror that re-packs the files, and for tests). Only the standard librar
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
+import io
 import json
 import os
 import sys
@@ -33,6 +35,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +218,8 @@ def parse_checksum(text: str) -> tuple[str, str]:
     return algo, digest
 
 
-def digest_stream(stream: IO[bytes], algo: str, on_chunk: Callable[[int], None] | None = None) -> str:
+def digest_stream(stream: IO[bytes] | io.BufferedIOBase, algo: str,
+                  on_chunk: Callable[[int], None] | None = None) -> str:
     h = hashlib.new(algo)
     while chunk := stream.read(CHUNK):
         h.update(chunk)
@@ -399,9 +403,6 @@ def _umask() -> int:
 
 
 def _gunzip_sha256(path: Path) -> str | None:
-    import gzip
-    import zlib
-
     try:
         with gzip.open(path, "rb") as stream:
             return digest_stream(stream, "sha256")
@@ -478,9 +479,6 @@ def content_checksum_ok(f: FileSpec, path: Path) -> bool | None:
         return True
     if f.content_sha256 is None:
         return None
-    import gzip
-    import zlib
-
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as stream:

@@ -136,27 +136,13 @@ def check_spec(data: Any, path: Path) -> ModelSpec:
     in_channels = data["in_channels"]
     if isinstance(in_channels, bool) or in_channels not in CHANNELS:
         raise _bad(path, "in_channels", f"must be one of {', '.join(map(str, CHANNELS))}, got {_short(in_channels)}")
-    for key in ("input_size", "native_size"):
-        v = data[key]
-        if not (isinstance(v, list) and len(v) == 2 and all(
-                isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE for s in v)):
-            raise _bad(path, key, f"must be [height, width], integers in 1..{MAX_SIDE}, got {_short(v)}")
-    if data["input_size"][0] != data["input_size"][1]:
-        raise _bad(path, "input_size", "must be square (the zoo's models take square inputs)")
+    _check_sizes(data, path)
     classes = data["classes"]
     if not isinstance(classes, list) or not all(isinstance(c, str) and len(c) <= MAX_NAME for c in classes):
         raise _bad(path, "classes", f"must be a list of class names (strings), got {_short(classes)}")
     if len(classes) != num_classes:
         raise _bad(path, "classes", f"has {len(classes)} names for num_classes={num_classes}")
-    for key in ("mean", "std"):
-        v = data[key]
-        if not (isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                            and math.isfinite(x) for x in v)):
-            raise _bad(path, key, f"must be a list of finite numbers, got {_short(v)}")
-        if len(v) != in_channels:
-            raise _bad(path, key, f"has {len(v)} values for in_channels={in_channels}")
-    if any(x <= 0 for x in data["std"]):
-        raise _bad(path, "std", "must be positive (images are divided by it)")
+    _check_normalization(data, in_channels, path)
     if "dataset" in data:
         _str_field(data, "dataset", path)
     kwargs = data.get("model_kwargs", {})
@@ -167,6 +153,28 @@ def check_spec(data: Any, path: Path) -> ModelSpec:
     except ModelError as e:
         raise _bad(path, "model_kwargs", f"is not accepted by {canonical} ({e})") from None
     return ModelSpec(**{**data, "mean": [float(x) for x in data["mean"]], "std": [float(x) for x in data["std"]]})
+
+
+def _check_sizes(data: dict[str, Any], path: Path) -> None:
+    for key in ("input_size", "native_size"):
+        v = data[key]
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE for s in v)):
+            raise _bad(path, key, f"must be [height, width], integers in 1..{MAX_SIDE}, got {_short(v)}")
+    if data["input_size"][0] != data["input_size"][1]:
+        raise _bad(path, "input_size", "must be square (the zoo's models take square inputs)")
+
+
+def _check_normalization(data: dict[str, Any], in_channels: int, path: Path) -> None:
+    for key in ("mean", "std"):
+        v = data[key]
+        if not (isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                            and math.isfinite(x) for x in v)):
+            raise _bad(path, key, f"must be a list of finite numbers, got {_short(v)}")
+        if len(v) != in_channels:
+            raise _bad(path, key, f"has {len(v)} values for in_channels={in_channels}")
+    if any(x <= 0 for x in data["std"]):
+        raise _bad(path, "std", "must be positive (images are divided by it)")
 
 
 def check_fits(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> None:
@@ -486,7 +494,8 @@ def _compare(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], spec:
             what.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         if shape_bad:
             k = shape_bad[0]
-            what.append(f"{len(shape_bad)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+            what.append(f"{len(shape_bad)} of another shape "
+                        f"(e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
         raise CheckpointError(f"{path} does not fit this model ({spec.model}, {spec.num_classes} classes): "
                               + "; ".join(what))
 
@@ -531,13 +540,14 @@ def load_training_state(folder: Path, name: str = "last", *, repair: bool = True
                               "do not belong together; the run folder was modified by hand")
     spec = ModelSpec.from_metadata(w_meta, weights_path)
     try:
+        step = int(s_meta["tag"])
         loop = json.loads(s_meta["loop"])
         opt_meta = json.loads(s_meta["optimizer"])
     except (KeyError, ValueError, RecursionError) as e:
         raise CheckpointError(f"{state_path}: training state is damaged ({str(e)[:80]})") from None
     optimizer = _optimizer_from_flat(s_tensors, opt_meta, state_path)
     extra = {k: v for k, v in s_tensors.items() if not k.startswith("optim.")}
-    return weights, spec, TrainingState(int(tag), loop, optimizer, extra)
+    return weights, spec, TrainingState(step, loop, optimizer, extra)
 
 
 def load_run(target: str | Path, device: str = "cpu") -> Any:

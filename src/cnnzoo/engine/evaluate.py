@@ -79,7 +79,7 @@ def evaluate_run(target: str | Path, *, dataset: str | None = None, data_dir: st
     rt.apply(seed)
     model = build_model(spec, state, path).to(rt.device)
     if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
     native = list(ds.image_size)
     loader = make_loader(chosen, batch_size=batch_size, train=False, seed=seed, device=rt.device,
                          mean=spec.mean, std=spec.std, augment=None,

@@ -324,7 +324,7 @@ def _require_onnxruntime() -> None:
 def onnx_session(path: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session for ``path`` (a ConfigError saying how to install it when missing)."""
     try:
-        import onnxruntime as ort  # type: ignore[import-untyped]
+        import onnxruntime as ort
     except ImportError:
         raise ConfigError(f"the onnxruntime backend needs the onnxruntime package; {INSTALL_HINT}") from None
     opts = ort.SessionOptions()

@@ -71,7 +71,7 @@ class LoadedRun:
             probs = self.model(self.preprocess(items[lo:lo + BATCH])).float().softmax(1).cpu()
             top = probs.topk(k, dim=1)
             for values, indices in zip(top.values, top.indices, strict=True):
-                pairs = [(self.spec.classes[int(i)], round(float(v), 6)) for v, i in zip(values, indices)]
+                pairs = [(self.spec.classes[int(i)], round(float(v), 6)) for v, i in zip(values, indices, strict=True)]
                 out.append(Prediction(pairs[0][0], int(indices[0]), pairs[0][1], pairs))
         return out if isinstance(images, (list, tuple)) else out[0]
 

@@ -151,7 +151,8 @@ def decode(path: Path, spec: ModelSpec) -> Decoded:
             d.notes.append(f"cropped: {w}x{h} is not {'square' if nw == nh else f'{nw}:{nh}'}, so it was scaled "
                            f"to cover {nw}x{nh} and its edges cut off (centre crop)")
     if _dark_training(spec):
-        border = np.concatenate([arr[:, 0, :].ravel(), arr[:, -1, :].ravel(), arr[:, :, 0].ravel(), arr[:, :, -1].ravel()])
+        border = np.concatenate([arr[:, 0, :].ravel(), arr[:, -1, :].ravel(),
+                                 arr[:, :, 0].ravel(), arr[:, :, -1].ravel()])
         if float(border.mean()) > LIGHT_BORDER:
             d.notes.append("light background: the model was trained on light objects on a dark background")
     return d
@@ -278,7 +279,7 @@ class Predictor:
                 yield {
                     "path": str(d.path), "image": str(d.path),
                     "predictions": [{"label": self.spec.classes[int(i)], "index": int(i), "prob": round(float(p), 6)}
-                                    for p, i in zip(top.values[j], top.indices[j])],
+                                    for p, i in zip(top.values[j], top.indices[j], strict=True)],
                     "notes": [n for n in d.notes if not (invert and n.startswith("light"))],
                 }
         if not done:

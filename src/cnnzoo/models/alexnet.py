@@ -39,6 +39,8 @@ What we changed from the paper, and why:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -54,7 +56,7 @@ PAPER = Paper("ImageNet Classification with Deep Convolutional Neural Networks",
 # The classifier reads a 6x6x256 map, the size the paper's stack leaves from a 224x224 image.
 HEAD_GRID = 6
 # Paper section 3.3: n=5 neighbouring channels, k=2, alpha=1e-4, beta=0.75 (alpha x 5 for PyTorch).
-LRN = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
+LRN: dict[str, Any] = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
 # Paper section 4.2: dropout with probability 0.5 before the two hidden linear layers.
 DROPOUT = 0.5
 
@@ -106,6 +108,7 @@ class AlexNet(ZooModel):
         # conv1..conv5, fc6, fc7: conv2, conv4, conv5, fc6 and fc7 start with bias 1 (paper, section 5).
         bias_one = {1, 3, 4, 5, 6}
         for i, layer in enumerate(layers):
+            assert layer.bias is not None  # every AlexNet layer has a bias
             if self.init == "paper":
                 nn.init.normal_(layer.weight, 0.0, 0.01)
                 nn.init.constant_(layer.bias, 1.0 if i in bias_one else 0.0)

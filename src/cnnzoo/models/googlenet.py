@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar, cast
 
 import torch
 from torch import nn
@@ -122,7 +122,10 @@ class InceptionAux(nn.Module):
         return self.classifier(self.dropout(self.act(self.fc(x))))
 
 
-def _init_weights(module: nn.Module) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def _init_weights(module: M) -> M:
     """torchvision's initialization: truncated normal (std 0.01, cut at +-2) weights, BatchNorm at 1 and 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -167,7 +170,7 @@ class GoogLeNet(ZooModel):
         self.inception4e = inception(*INCEPTION_4["4e"])
         self.pool4 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.inception5 = nn.Sequential(*(inception(*cfg) for cfg in INCEPTION_5.values()))
-        self.num_features = self.inception5[-1].out_channels  # 1024
+        self.num_features = cast(int, self.inception5[-1].out_channels)  # 1024
         # The auxiliary heads read the outputs of 4a (512 channels) and 4d (528 channels).
         self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
         self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
@@ -182,7 +185,8 @@ class GoogLeNet(ZooModel):
     def reset_classifier(self, num_classes: int) -> None:
         super().reset_classifier(num_classes)
         if self.aux_logits:
-            device, dtype = self.classifier.weight.device, self.classifier.weight.dtype
+            reference = next(self.classifier.parameters())
+            device, dtype = reference.device, reference.dtype
             self.aux1 = _init_weights(InceptionAux(512, num_classes)).to(device, dtype)
             self.aux2 = _init_weights(InceptionAux(528, num_classes)).to(device, dtype)
 
@@ -214,10 +218,12 @@ class GoogLeNet(ZooModel):
             loss = loss + AUX_LOSS_WEIGHT * criterion(aux, target)
         return loss, out.logits
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+    # Training with auxiliary heads returns all three logits (as torchvision does), for training_loss.
+    def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:  # type: ignore[override]
         if not (self.aux_logits and self.training):
             return self.forward_head(self.forward_features(x))
         x, at_4a, at_4d = self._trunk(x)
+        assert self.aux1 is not None and self.aux2 is not None  # aux_logits
         return GoogLeNetOutputs(self.forward_head(x), self.aux1(at_4a), self.aux2(at_4d))
 
 

@@ -128,6 +128,7 @@ class MlpMixer(ZooModel):
                 nn.init.normal_(m.bias, std=1e-6)
         # LeCun normal: truncated at 2 std, rescaled so the variance is 1/fan_in.
         stem = self.stem[1]
+        assert isinstance(stem, nn.Linear)
         std = math.sqrt(1.0 / stem.in_features) / 0.87962566103423978
         nn.init.trunc_normal_(stem.weight, std=std, a=-2 * std, b=2 * std)
         nn.init.zeros_(stem.bias)

@@ -1,4 +1,5 @@
-"""MobileNet v1, v2, v3: convolutional networks for phones (Howard et al. 2017; Sandler et al. 2018; Howard et al. 2019).
+"""MobileNet v1, v2, v3: convolutional networks for phones
+(Howard et al. 2017; Sandler et al. 2018; Howard et al. 2019).
 
 The problem. ResNets and Inception cost billions of multiply-adds per image: too slow for a phone.
 Where does a standard convolution spend its effort? A 3x3 convolution from C to C' channels does
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,12 +123,19 @@ class InvertedResidual(nn.Module):
 class _MobileNet(ZooModel):
     """What the three versions share: torchvision's initialization, the head's forward, the checks."""
 
+    # set by each version's __init__
+    features: nn.Module
+    pool: nn.Module
+    pre_logits: nn.Module
+    head_width: int
+
     def _init_weights(self) -> None:
         se_layers = {id(layer) for se in self.modules() if isinstance(se, SqueezeExcite)
                      for layer in (se.fc1, se.fc2)}
         for m in self.modules():
             # torchvision's SE layers are 1x1 convolutions and get the convolutions' init.
             if isinstance(m, nn.Conv2d) or id(m) in se_layers:
+                assert isinstance(m, (nn.Conv2d, nn.Linear))
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
@@ -255,7 +264,7 @@ V3_SMALL = ((3, 16, 16, True, "RE", 2), (3, 72, 24, False, "RE", 2), (3, 88, 24,
 V3_ARCHS = {"large": V3_LARGE, "small": V3_SMALL}
 V3_HEAD = {"large": 1280, "small": 1024}
 # torchvision's BatchNorm settings for v3 (TensorFlow's defaults in PyTorch's convention).
-V3_BN = dict(bn_eps=1e-3, bn_momentum=0.01)
+V3_BN: dict[str, Any] = dict(bn_eps=1e-3, bn_momentum=0.01)
 _ACTS = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
@@ -273,7 +282,7 @@ class MobileNetV3(_MobileNet):
                          min_size=8 if small else 32)
         self.small_input = small
         blocks = V3_ARCHS[arch]
-        conv = partial(ConvBNAct, **V3_BN)
+        conv: Callable[..., ConvBNAct] = partial(ConvBNAct, **V3_BN)
         channels = make_divisible(16 * width_mult)
         layers: list[nn.Module] = [conv(in_channels, channels, 3, stride=1 if small else 2, act=nn.Hardswish)]
         first_stride2 = True

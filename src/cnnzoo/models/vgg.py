@@ -116,6 +116,7 @@ class VGG(ZooModel):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             else:
                 nn.init.normal_(m.weight, 0.0, 0.01)
+            assert m.bias is not None  # every VGG convolution and linear layer has a bias
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)

@@ -26,11 +26,12 @@ import io
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import CnnzooError, ConfigError, OutputError
 from ..paths import describe
@@ -88,14 +89,15 @@ class CompareResult:
 def pareto_front(points: Sequence[tuple[float | None, float | None]]) -> list[bool]:
     """For ``(accuracy, cost)`` points: which are on the front (no other point is at least as accurate
     and at most as costly, and strictly better in one). Points with a missing value are never on it."""
-    def ok(p: tuple[float | None, float | None]) -> bool:
+    def ok(p: tuple[float | None, float | None]) -> TypeGuard[tuple[float, float]]:
         return p[0] is not None and p[1] is not None and not (math.isnan(p[0]) or math.isnan(p[1]))
 
     out = []
-    for i, (acc, cost) in enumerate(points):
-        if not ok(points[i]):
+    for i, p in enumerate(points):
+        if not ok(p):
             out.append(False)
             continue
+        acc, cost = p
         dominated = any(ok(q) and j != i and q[0] >= acc and q[1] <= cost and (q[0] > acc or q[1] < cost)
                         for j, q in enumerate(points))
         out.append(not dominated)
@@ -109,10 +111,10 @@ def leaderboard(runs: Sequence[RunRecord]) -> list[Row]:
         return (acc is None, -(acc or 0.0), r.summary.get("params") or 0)
 
     ordered = sorted(runs, key=key)
-    rows = [Row(r, label) for r, label in zip(ordered, _labels(ordered))]
+    rows = [Row(r, label) for r, label in zip(ordered, _labels(ordered), strict=True)]
     for name, _, field_ in COSTS:
         front = pareto_front([(r.get("test_acc"), r.get(field_)) for r in rows])
-        for row, on in zip(rows, front):
+        for row, on in zip(rows, front, strict=True):
             row.pareto[name] = on
     datasets = sorted({str(r.get("dataset")) for r in rows})
     if len(datasets) > 1:
@@ -129,7 +131,7 @@ def _labels(runs: Sequence[RunRecord]) -> list[str]:
     share it, the run folder's name too (and its parent's)."""
     labels = [r.label for r in runs]
     for widen in (lambda r: f"{r.label} ({r.name})", lambda r: f"{r.label} ({r.path.parent.name}/{r.name})"):
-        labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels)]
+        labels = [widen(r) if labels.count(lab) > 1 else lab for r, lab in zip(runs, labels, strict=True)]
     seen: dict[str, int] = {}
     out = []
     for lab in labels:  # still the same (the same folder name under the same parent name): number them
@@ -182,8 +184,8 @@ def markdown_table(rows: Sequence[Row]) -> str:
     """The leaderboard as a GitHub-flavoured Markdown table (Pareto runs starred)."""
     lines = ["| " + " | ".join(TABLE_HEADER) + " |",
              "|" + "|".join("---:" if a == "r" else "---" for a in TABLE_ALIGN) + "|"]
-    for r, cells in zip(rows, table_rows(rows)):
-        cells = list(cells)
+    for r, row in zip(rows, table_rows(rows), strict=True):
+        cells = list(row)
         if any(r.pareto.values()):
             cells[1] = f"{cells[1]} ★"
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
@@ -241,7 +243,7 @@ def _label_points(ax: Any, points: Sequence[tuple[str, float, float]], fontsize:
     fig = ax.figure
     fig.canvas.draw()  # settle limits and scales so that data -> points is final
     to_pt = 72.0 / fig.dpi
-    height, placed = fontsize * 1.3, []
+    height, placed = fontsize * 1.3, list[tuple[float, float, float, float]]()
     for label, c, a in sorted(points, key=lambda t: -t[2]):
         x, y = ax.transData.transform((c, a)) * to_pt
         width = 0.62 * fontsize * len(label)
@@ -339,7 +341,7 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
 
     cells = table_rows(rows)
     html_rows = [list(c) for c in cells]
-    for r, c in zip(rows, html_rows):
+    for r, c in zip(rows, html_rows, strict=True):
         report = r.run.path / "report.html"
         name = esc(c[1]) + (" ★" if any(r.pareto.values()) else "")
         if report.is_file():  # a relative link: the folder can move with its runs
@@ -363,8 +365,6 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
 
 
 def _relative(path: Path, start: Path) -> str:
-    import os
-
     try:
         return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
     except ValueError:  # another drive (Windows)
@@ -400,7 +400,7 @@ def parse_models(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ConfigError("--models needs a comma-separated list of model names, e.g. --models cnn,resnet,vgg")
-    out, seen = [], {}
+    out, seen = [], dict[str, str]()
     for n in names:
         canonical = resolve_name(n)  # ModelError: "unknown model 'x' (did you mean ...)"
         if canonical in seen:

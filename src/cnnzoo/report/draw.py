@@ -21,6 +21,7 @@ engine would not draw better.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -355,26 +356,58 @@ def _googlenet_name(name: str) -> str:
     return group + (letters or "abcdefgh")[int(idx)]
 
 
+def _residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A ResNet BasicBlock or Bottleneck (with its SE gate, if any)."""
+    first, n = calls[0], len(calls)
+    count = f" ×{n}" if n > 1 else ""
+    convs = [layer_label(x.module).replace(" conv", "") for x in _leaves(first)
+             if x.cls == "Conv2d" and ".shortcut" not in x.name]
+    lines = [" → ".join(convs)]
+    se = [x for x in first.children if x.cls == "SqueezeExcite"]
+    if se:
+        rd = se[0].module.fc1.out_features
+        lines.append(f"+ SqueezeExcite gate ({se[0].module.fc1.in_features}→{rd}→"
+                     f"{se[0].module.fc2.out_features})")
+    sc = [x for x in first.children if ".shortcut" in "." + x.name.split(".", 1)[-1] or
+          x.name.endswith("shortcut")]
+    if sc:
+        what = "projection (1×1 conv + BN)" if sc[0].cls != "PadShortcut" else "subsample + zero-pad"
+        lines.append(f"{'first block: ' if n > 1 else ''}{what} shortcut")
+    return f"{first.cls}{count}", lines, "add"
+
+
+def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A MobileNet InvertedResidual."""
+    first, n = calls[0], len(calls)
+    count = f" ×{n}" if n > 1 else ""
+    leaves = [x for x in _leaves(first) if x.cls in ("ConvBNAct", "SqueezeExcite")]
+    parts = []
+    for i, x in enumerate(leaves):
+        if x.cls == "SqueezeExcite":
+            parts.append("SE")
+            continue
+        conv = x.module.conv
+        k = _pair(conv.kernel_size)
+        if conv.groups > 1:
+            parts.append(f"{k}×{k} depthwise" + (f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""))
+        elif i == len(leaves) - 1:
+            parts.append(f"1×1 project {conv.out_channels}")
+        else:
+            parts.append(f"1×1 expand {conv.out_channels}")
+    skips = sum(bool(c.module.use_residual) for c in calls)
+    lines = [" → ".join(parts)]
+    if skips:
+        lines.append("skip + add" if skips == n else f"skip + add in {skips} of {n}")
+    return f"InvertedResidual{count}", lines, "add" if skips else None
+
+
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     """Title, detail lines and path glyph of a closed block (or a run of them)."""
     first, n = calls[0], len(calls)
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
     if cls in ("BasicBlock", "Bottleneck"):
-        convs = [layer_label(x.module).replace(" conv", "") for x in _leaves(first)
-                 if x.cls == "Conv2d" and ".shortcut" not in x.name]
-        lines = [" → ".join(convs)]
-        se = [x for x in first.children if x.cls == "SqueezeExcite"]
-        if se:
-            rd = se[0].module.fc1.out_features
-            lines.append(f"+ SqueezeExcite gate ({se[0].module.fc1.in_features}→{rd}→"
-                         f"{se[0].module.fc2.out_features})")
-        sc = [x for x in first.children if ".shortcut" in "." + x.name.split(".", 1)[-1] or
-              x.name.endswith("shortcut")]
-        if sc:
-            what = "projection (1×1 conv + BN)" if sc[0].cls != "PadShortcut" else "subsample + zero-pad"
-            lines.append(f"{'first block: ' if n > 1 else ''}{what} shortcut")
-        return f"{cls}{count}", lines, "add"
+        return _residual_summary(calls)
     if cls == "Inception":
         names = [_googlenet_name(c.name) for c in calls]
         tag = ""
@@ -395,25 +428,7 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     if cls == "Transition":
         return f"Transition{count}", [_steps_text(first)], None
     if cls == "InvertedResidual":
-        leaves = [x for x in _leaves(first) if x.cls in ("ConvBNAct", "SqueezeExcite")]
-        parts = []
-        for i, x in enumerate(leaves):
-            if x.cls == "SqueezeExcite":
-                parts.append("SE")
-                continue
-            conv = x.module.conv
-            k = _pair(conv.kernel_size)
-            if conv.groups > 1:
-                parts.append(f"{k}×{k} depthwise" + (f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""))
-            elif i == len(leaves) - 1:
-                parts.append(f"1×1 project {conv.out_channels}")
-            else:
-                parts.append(f"1×1 expand {conv.out_channels}")
-        skips = sum(bool(c.module.use_residual) for c in calls)
-        lines = [" → ".join(parts)]
-        if skips:
-            lines.append("skip + add" if skips == n else f"skip + add in {skips} of {n}")
-        return f"InvertedResidual{count}", lines, "add" if skips else None
+        return _inverted_residual_summary(calls)
     if cls == "DepthwiseSeparable":
         a, b = m[0].conv, m[1].conv
         st = f", stride {_pair(a.stride)}" if _pair(a.stride) > 1 else ""
@@ -850,36 +865,7 @@ def fig(node: Any) -> Fig:
             y += f.h
         return Fig(lw, rw, y, prims, notes)
     if isinstance(node, Skip):
-        body = fig(node.body)
-        op, orad = _op(node.merge)
-        top = 8.0
-        prims = [("dot", 0, 0)]
-        prims.append(_arrow(0, 0, top + GAP - 4))
-        by = top + GAP - 4
-        p, notes = body.at(0, by)
-        prims += p
-        oy = by + body.h + GAP
-        prims.append(_arrow(0, by + body.h, oy))
-        po, _ = op.at(0, oy)
-        mid = oy + op.h / 2
-        sc = fig(node.shortcut) if node.shortcut is not None else None
-        scw = (sc.lw + sc.rw) if sc else 0.0
-        lane_x = -(body.lw + LANE + scw / 2)
-        path = [(0, 0), (lane_x, 0), (lane_x, mid), (-orad, mid)]
-        prims.insert(0, ("arrow", path, LINE))
-        if sc is not None:
-            sy = (by + body.h / 2) - sc.h / 2
-            p2, _ = sc.at(lane_x, sy)
-            prims += p2
-        elif node.label:
-            prims.append(("text", lane_x - 4, (by + oy) / 2, node.label, SMALL_PX - 1, False, "vertical",
-                          "#5b6775"))
-        prims += po
-        h = oy + op.h
-        if node.shape is not None:
-            notes = notes + [(mid, orad, node.shape, None)]
-        lw = max(body.lw, -lane_x + scw / 2 + (0 if sc else 14))
-        return Fig(lw, max(body.rw, op.rw), h, prims, notes, fork=True)
+        return _fig_skip(node)
     if isinstance(node, Branches):
         figs = [fig(n) for n in node.branches]
         sep = 14.0
@@ -893,7 +879,7 @@ def fig(node: Any) -> Fig:
         top = 10 + GAP
         bottom = top + max(f.h for f in figs)
         join = bottom + 10
-        for f, bx in zip(figs, xs):
+        for f, bx in zip(figs, xs, strict=True):
             prims.append(_arrow(bx, 10, top))
             p, _ = f.at(bx, top)
             prims += p
@@ -925,6 +911,39 @@ def fig(node: Any) -> Fig:
             notes = [n for n in notes] + [(h - 6, rw, node.shape, node.params)]
         return Fig(lw, rw, h, prims, notes)
     raise AssertionError(type(node))
+
+
+def _fig_skip(node: Skip) -> Fig:
+    body = fig(node.body)
+    op, orad = _op(node.merge)
+    top = 8.0
+    prims: list[tuple] = [("dot", 0, 0)]
+    prims.append(_arrow(0, 0, top + GAP - 4))
+    by = top + GAP - 4
+    p, notes = body.at(0, by)
+    prims += p
+    oy = by + body.h + GAP
+    prims.append(_arrow(0, by + body.h, oy))
+    po, _ = op.at(0, oy)
+    mid = oy + op.h / 2
+    sc = fig(node.shortcut) if node.shortcut is not None else None
+    scw = (sc.lw + sc.rw) if sc else 0.0
+    lane_x = -(body.lw + LANE + scw / 2)
+    path = [(0, 0), (lane_x, 0), (lane_x, mid), (-orad, mid)]
+    prims.insert(0, ("arrow", path, LINE))
+    if sc is not None:
+        sy = (by + body.h / 2) - sc.h / 2
+        p2, _ = sc.at(lane_x, sy)
+        prims += p2
+    elif node.label:
+        prims.append(("text", lane_x - 4, (by + oy) / 2, node.label, SMALL_PX - 1, False, "vertical",
+                      "#5b6775"))
+    prims += po
+    h = oy + op.h
+    if node.shape is not None:
+        notes = notes + [(mid, orad, node.shape, None)]
+    lw = max(body.lw, -lane_x + scw / 2 + (0 if sc else 14))
+    return Fig(lw, max(body.rw, op.rw), h, prims, notes, fork=True)
 
 
 def _tint(color: str) -> str:
@@ -1075,8 +1094,6 @@ def to_svg(prims: list[tuple], width: float, height: float, inline: bool = False
 
 def to_png(prims: list[tuple], width: float, height: float, scale: float = 2.0) -> bytes:
     """The same drawing as a PNG, ``scale`` pixels per SVG pixel (2: sharp on slides)."""
-    import io
-
     try:
         import matplotlib
 

@@ -469,6 +469,7 @@ def _layers(run: RunRecord) -> str:
     rows = [(r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}" if r.params else "-",
              human(r.macs) if r.macs else "-") for r in prof.layers]
     tbl = table(("layer", "type", "output", "params", "MACs"), rows, align="llrrr")
-    return (_diagram(model, shape, spec.model) + f"<p>{esc(run.label)} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
+    return (_diagram(model, shape, spec.model)
+            + f"<p>{esc(run.label)} at {'x'.join(map(str, shape))}: {prof.params:,} parameters, {human(prof.macs)} "
             f"multiply-accumulates per image (convolutions and linear layers; FLOPs = 2 x MACs).</p>"
             f'<details open><summary>{len(rows)} layers</summary>{tbl}</details>')

@@ -5,6 +5,8 @@ matplotlib runs headless (the Agg backend) and is imported only here, when a plo
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,8 +26,6 @@ def _plt() -> Any:
 
 def _save(fig: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
     """``fig`` as a PNG at ``path`` (atomically); ``metadata``: text chunks stored in the PNG."""
-    import io
-
     from ..engine.checkpoint import atomic_write
 
     buf = io.BytesIO()
@@ -203,9 +203,6 @@ def show_batch(cfg: Any, path: Path, n: int = 32, epoch: int = 0) -> str:
     from the very loader :class:`~cnnzoo.engine.trainer.Trainer` builds for ``cfg`` (order,
     augmentation and resize included), undone only for display (un-normalized). fastai's
     ``show_batch``. Returns a caption."""
-    import dataclasses
-    import math
-
     from ..engine.progress import Console
     from ..engine.trainer import Trainer
 
@@ -225,7 +222,7 @@ def show_batch(cfg: Any, path: Path, n: int = 32, epoch: int = 0) -> str:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.65 + 0.5), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, label in zip(axes.flat, shown, y.tolist()):
+    for ax, img, label in zip(axes.flat, shown, y.tolist(), strict=False):
         if img.shape[0] == 1:
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:

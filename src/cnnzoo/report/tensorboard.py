@@ -61,6 +61,7 @@ class TensorBoardHook(Callback):
 
     def _open(self, run_dir: Path) -> Any:
         if self.writer is None:
+            assert self.factory is not None  # set in __init__ whenever enabled
             self.writer = self.factory(str(Path(run_dir) / "tensorboard"))
         return self.writer
 

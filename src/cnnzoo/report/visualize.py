@@ -8,8 +8,8 @@
   red-blue map of one-channel filters, mid-grey for colour ones), so the sign of a weight stays
   visible. This is the picture behind AlexNet's famous figure: trained on natural images,
   first-layer filters become oriented edge detectors and colour blobs, close to the Gabor filters
-  of classical vision, out of the noise they started as. (MLP-Mixer has no convolution: its first layer is a linear map of each patch, whose rows
-  are shown as patches.)
+  of classical vision, out of the noise they started as. (MLP-Mixer has no convolution: its first layer is a
+  linear map of each patch, whose rows are shown as patches.)
 - ``features``: what one layer (``--layer NAME``; by default a block half-way through the network)
   outputs for one image: its most active channels, as heat maps beside the image.
 - ``cam``: Grad-CAM (Selvaraju et al., 2017), where in the image the evidence for a class lies. The
@@ -28,13 +28,16 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, did_you_mean
 from .runs import RunRecord, read_run, tested_split
+
+if TYPE_CHECKING:
+    from ..models.base import ZooModel
 
 WHAT = ("filters", "features", "cam")
 
@@ -152,7 +155,7 @@ def first_layer(model: nn.Module, spec: Any) -> tuple[str, torch.Tensor, str]:
     if not order:
         raise ConfigError(f"{spec.model} has no convolution or linear layer to show")
     name, mod = order[0]
-    w = mod.weight.detach().float().cpu()
+    w = cast(torch.Tensor, mod.weight).detach().float().cpu()
     if isinstance(mod, nn.Conv2d):
         kh, kw = mod.kernel_size
         return name, w, f"{w.shape[0]} filters {kh}x{kw} over {w.shape[1]} channel{'s' if w.shape[1] != 1 else ''}"
@@ -189,7 +192,7 @@ def _filter_grid(fig: Any, w: torch.Tensor, title: str) -> Any:
     for ax in axes.flat:
         ax.axis("off")
     im = None
-    for ax, t in zip(axes.flat, tiles):
+    for ax, t in zip(axes.flat, tiles, strict=False):
         if t.shape[0] == 1:
             im = ax.imshow(t[0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         else:  # colour filters: zero is mid-grey, a positive weight on a channel adds that colour
@@ -218,7 +221,7 @@ def draw_filters(model: nn.Module, spec: Any, path: Path, initial: nn.Module | N
     subs = fig.subfigures(1, len(panels), wspace=0.02, width_ratios=[panel_w] * (len(panels) - 1)
                           + [panel_w + bar_w]) if len(panels) > 1 else [fig]
     im, axes, last = None, [], fig
-    for sub, (label, weights) in zip(subs, panels):
+    for sub, (label, weights) in zip(subs, panels, strict=True):
         im, axes = _filter_grid(sub, weights, label)
         last = sub
     shown = f"the first {len(w)} of {n}" if n > len(w) else f"all {n}"
@@ -313,7 +316,9 @@ def draw_features(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tenso
             model(x)
     finally:
         h.remove()
-    fmap = _as_map(captured[0], model)[0].float().cpu()  # (C, H, W)
+    as_map = _as_map(captured[0], model)
+    assert as_map is not None  # `layer` is one of feature_layers(): its output is a feature map
+    fmap = as_map[0].float().cpu()  # (C, H, W)
     tokens = captured[0].dim() == 3
     c = fmap.shape[0]
     top = fmap.mean((1, 2)).argsort(descending=True)[:MAX_CHANNELS]
@@ -327,7 +332,7 @@ def draw_features(model: nn.Module, spec: Any, raw: torch.Tensor, x: torch.Tenso
     _show(axes.flat[0], raw)
     axes.flat[0].set_title("input", fontsize=7)
     im = None
-    for ax, ch, m in zip(list(axes.flat)[1:], top.tolist(), maps):
+    for ax, ch, m in zip(list(axes.flat)[1:], top.tolist(), maps, strict=False):
         im = ax.imshow(m.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"ch {ch}", fontsize=7)
     if im is not None:
@@ -350,9 +355,10 @@ def grad_cam(model: nn.Module, x: torch.Tensor, cls: int | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
     """(CAM over the last feature map in [0, 1] as (h, w), class probabilities, the class explained,
     whether the feature map was a token sequence reshaped to its patch grid)."""
+    zoo = cast("ZooModel", model)
     with torch.enable_grad():
-        feats = model.forward_features(x)
-        logits = model.forward_head(feats)
+        feats = zoo.forward_features(x)
+        logits = zoo.forward_head(feats)
         if isinstance(logits, (tuple, list)):
             logits = logits[0]
         probs = logits.detach().float().softmax(1)[0]
@@ -360,7 +366,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, cls: int | None = None
             cls = int(probs.argmax())
         (grad,) = torch.autograd.grad(logits[0, cls], feats)
     fmap, gmap = _as_map(feats.detach(), model), _as_map(grad, model)
-    if fmap is None:
+    if fmap is None or gmap is None:  # the gradient has the feature map's shape: both or neither
         raise ConfigError(f"the last feature map of {type(model).__name__} has shape {tuple(feats.shape)}, "
                           "not (B, C, H, W); Grad-CAM needs a spatial map")
     weights = gmap.float().mean((2, 3), keepdim=True)

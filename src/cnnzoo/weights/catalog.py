@@ -267,7 +267,8 @@ def _download_prefix_verified(meta: WeightsMeta, mirrors: list[str], dest: Path,
             digest = h.hexdigest()
             if meta.sha256_prefix and not digest.startswith(meta.sha256_prefix):
                 bar.close("checksum mismatch")
-                failures.append(f"{url}: checksum mismatch (expected sha256 {meta.sha256_prefix}..., got {digest[:16]}...)")
+                failures.append(f"{url}: checksum mismatch "
+                                f"(expected sha256 {meta.sha256_prefix}..., got {digest[:16]}...)")
                 continue
             os.replace(tmp, target)
             bar.close("sha256 prefix verified" if meta.sha256_prefix else "no published checksum; verified by loading")
