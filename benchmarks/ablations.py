@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cnnzoo.report.ablations import ABLATIONS, Ablation, Claim, verdict
-from cnnzoo.report.seeds import Stat, difference
+from cnnzoo.report.ablations import ABLATIONS, Ablation, Claim, verdict  # noqa: E402  (after the path line)
+from cnnzoo.report.seeds import Stat, difference  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ablations"
 PAGE = ROOT / "docs" / "ablations.md"

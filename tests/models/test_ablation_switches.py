@@ -79,7 +79,8 @@ def test_a_switch_is_type_checked_and_a_typo_names_the_switches():
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20"])
 def test_resnet_without_shortcut_is_the_plain_network_of_the_same_depth(name):
     residual, plain = meta_model(name, 10, 1, 28), meta_model(name, 10, 1, 28, residual=False)
-    convs = lambda m: [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    def convs(m):
+        return [c for c in m.modules() if isinstance(c, nn.Conv2d)]
     # Same depth: the same convolutions on the main path; only the projections are gone.
     assert len(convs(plain)) == len(convs(residual)) - sum(
         isinstance(c, nn.Conv2d) for b in residual.modules() if isinstance(b, (BasicBlock, Bottleneck))
@@ -107,7 +108,8 @@ def test_seresnet_with_the_gate_off_is_the_resnet():
 def test_densenet_add_keeps_the_width_and_makes_no_concatenation():
     concat = create_model("densenet_bc_40")
     add = create_model("densenet_bc_40", connection="add")
-    widths = lambda m: [b.out_channels for b in m.modules() if isinstance(b, DenseBlock)]
+    def widths(m):
+        return [b.out_channels for b in m.modules() if isinstance(b, DenseBlock)]
     assert widths(add) == widths(concat)
     assert add.num_features == concat.num_features
     x = torch.randn(2, 1, 28, 28)
@@ -120,14 +122,16 @@ def test_densenet_add_keeps_the_width_and_makes_no_concatenation():
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2"])
 def test_mobilenet_full_convolutions_have_no_grouped_convolution(name):
     dw, full = meta_model(name, 10, 1, 28), meta_model(name, 10, 1, 28, depthwise=False)
-    grouped = lambda m: sum(isinstance(c, nn.Conv2d) and c.groups > 1 for c in m.modules())
+    def grouped(m):
+        return sum(isinstance(c, nn.Conv2d) and c.groups > 1 for c in m.modules())
     assert grouped(dw) > 0 and grouped(full) == 0
     assert _params(full) > 3 * _params(dw)
 
 
 def test_mobilenet_v1_full_is_one_3x3_conv_per_block():
     dw, full = meta_model("mobilenet_v1", 10, 1, 28), meta_model("mobilenet_v1", 10, 1, 28, depthwise=False)
-    convs = lambda m: [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    def convs(m):
+        return [c for c in m.modules() if isinstance(c, nn.Conv2d)]
     assert len(convs(dw)) == 1 + 2 * 13 and len(convs(full)) == 1 + 13
     assert all(c.kernel_size == (3, 3) for c in convs(full))
 

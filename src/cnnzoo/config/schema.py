@@ -69,7 +69,7 @@ class DataConfig:
     channels: Union[int, None] = _f(None, "convert images to 1 or 3 channels (null = native)", min=1, max=3)
     val_fraction: float = _f(0.1, "share of train carved off for validation when there is no val split",
                              min=0.0, max=0.5)
-    batch_size: int = _f(128, "training batch size of one step, for all ranks together (torchrun: N ranks take 1/N each)",
+    batch_size: int = _f(128, "training batch of one step, all ranks together (torchrun: N ranks take 1/N each)",
                          min=1, max=65536)
     eval_batch_size: int = _f(512, "batch size for validation and test", min=1, max=65536)
     num_workers: Union[int, None] = _f(None, "worker processes of the streaming loader (null = auto)", min=0, max=64)

@@ -346,7 +346,8 @@ def _same_kind(v: Any, want: Any) -> bool:
     if isinstance(want, (int, float, torch.Tensor)):
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     if isinstance(want, (tuple, list)):
-        return isinstance(v, (tuple, list)) and len(v) == len(want) and all(_same_kind(a, b) for a, b in zip(v, want))
+        return isinstance(v, (tuple, list)) and len(v) == len(want) and all(
+            _same_kind(a, b) for a, b in zip(v, want, strict=True))
     return type(v) is type(want)
 
 

@@ -56,7 +56,8 @@ def unstarted_run(path: Path) -> bool:
     try:
         entries = {p.name: p for p in path.iterdir()}
         ck = entries.get("checkpoints")
-        if ck is None or not ck.is_dir() or not set(entries) <= {"config.yaml", "checkpoints", "plots", "tensorboard", "steps.jsonl"}:
+        allowed = {"config.yaml", "checkpoints", "plots", "tensorboard", "steps.jsonl"}
+        if ck is None or not ck.is_dir() or not set(entries) <= allowed:
             return False
         if any(not p.name.endswith(".tmp") for p in ck.iterdir()):  # a checkpoint: a run to resume
             return False

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import CheckpointError
 
 
@@ -102,3 +104,16 @@ def _checked(value: Any, name: str, annotation: str, source: str | Path) -> Any:
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()):
         raise _damaged(source, name, "must hold finite numbers (the fp16 loss scaler's state)")
     return value
+
+
+def check_loop_tensors(tensors: dict[str, torch.Tensor], like: dict[str, torch.Tensor], state_file: Path) -> None:
+    """A CheckpointError naming ``state_file`` unless each saved loop tensor (RNG states, running sums,
+    EMA weights) has the shape and dtype of the one this run would save (``like``); the EMA's must be there."""
+    for key, want in like.items():
+        got = tensors.get(key)
+        if got is not None and (got.shape != want.shape or got.dtype != want.dtype):
+            raise CheckpointError(f"{state_file}: tensor '{key}' is {got.dtype} {tuple(got.shape)}, a resume "
+                                  f"needs {want.dtype} {tuple(want.shape)}; the file is damaged or was not "
+                                  "written by `cnnzoo train`")
+        if got is None and key.startswith("ema."):
+            raise CheckpointError(f"{state_file}: tensor '{key}' is missing; the file is damaged")

@@ -57,7 +57,7 @@ from .optim import LRSchedule, build_optimizer, set_lr
 from .progress import Console, fmt_time
 from .rundir import claim_run_dir, prepare_run_dir, recorded_finish, write_config
 from .runtime import Runtime
-from .state import TrainState
+from .state import TrainState, check_loop_tensors
 from .stop import Interrupted, StopFlag
 
 __all__ = ["Interrupted", "RunResult", "Trainer", "diverging"]
@@ -548,14 +548,7 @@ class Trainer:
                 raise CheckpointError(f"{folder}: the run was trained without EMA; cannot resume with "
                                       "train.ema_decay set")
             like.update(self.ema.tensors())
-        for key, want in like.items():
-            got = tensors.get(key)
-            if got is not None and (got.shape != want.shape or got.dtype != want.dtype):
-                raise CheckpointError(f"{state_file}: tensor '{key}' is {got.dtype} {tuple(got.shape)}, a resume "
-                                      f"needs {want.dtype} {tuple(want.shape)}; the file is damaged or was not "
-                                      "written by `cnnzoo train`")
-            if got is None and key.startswith("ema."):
-                raise CheckpointError(f"{state_file}: tensor '{key}' is missing; the file is damaged")
+        check_loop_tensors(tensors, like, state_file)
         check_optimizer_fits(saved.optimizer, self.optimizer, state_file)
         self._extend_schedule(state, run)
         # everything checked: apply

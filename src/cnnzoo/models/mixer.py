@@ -74,8 +74,9 @@ class MixerBlock(nn.Module):
         super().__init__()
         self.norm1: nn.Module = nn.LayerNorm(dim, eps=LN_EPS)
         # Transpose so the MLP runs along the tokens, for each channel separately.
-        self.token_mixing: nn.Module | None = nn.Sequential(Rearrange("b n c -> b c n"), MlpBlock(num_tokens, tokens_mlp_dim),
-                                          Rearrange("b c n -> b n c"))
+        self.token_mixing: nn.Module | None = nn.Sequential(Rearrange("b n c -> b c n"),
+                                                            MlpBlock(num_tokens, tokens_mlp_dim),
+                                                            Rearrange("b c n -> b n c"))
         if not token_mixing:  # the ablation: no step looks across patches (and LayerNorm 1 has nothing to feed)
             self.norm1, self.token_mixing = nn.Identity(), None
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)

@@ -137,4 +137,5 @@ register_model("squeezenet1_0", SqueezeNet, VERSIONS["1_0"], family="squeezenet"
                doc="SqueezeNet 1.0: a 7x7 convolution of 96, eight Fire modules, a 1x1 convolution per class.")
 register_model("squeezenet1_1", SqueezeNet, VERSIONS["1_1"], family="squeezenet", paper=PAPER,
                reference=Reference(1_235_496, 0.35e9, "torchvision"),
-               doc="SqueezeNet 1.1: a 3x3 convolution of 64 and earlier pools: SqueezeNet 1.0's accuracy, 2.4x cheaper.")
+               doc="SqueezeNet 1.1: a 3x3 convolution of 64 and earlier pools: SqueezeNet 1.0's accuracy, "
+                   "2.4x cheaper.")

@@ -31,7 +31,8 @@ from .seeds import Arm, Group, SeedsResult, Stat, compare_seeds, difference
 
 @dataclass(frozen=True)
 class Claim:
-    """A sentence, where it comes from (``key idea``: the pair's own claim, or a lesson page), and how the pair tests it."""
+    """A sentence, where it comes from (``key idea``: the pair's own claim, or a lesson page), and how
+    the pair tests it."""
 
     text: str
     test: str            # "better", "within:M" or "reaches:X" (module docstring)

@@ -239,8 +239,8 @@ def group_runs(arms: Sequence[Arm], run_dirs: Mapping[str, Sequence[Path]]) -> l
     groups.sort(key=key)
     for name, _, field_ in COSTS:
         accs = [g.stat("test_acc") for g in groups]
-        front = pareto_front([(a.mean if a else None, g.cost(field_)) for a, g in zip(accs, groups)])
-        for g, on in zip(groups, front):
+        front = pareto_front([(a.mean if a else None, g.cost(field_)) for a, g in zip(accs, groups, strict=True)])
+        for g, on in zip(groups, front, strict=True):
             g.pareto[name] = on
     return groups
 
@@ -282,7 +282,8 @@ def seeds_table_rows(groups: Sequence[Group]) -> list[tuple[Any, ...]]:
     out = []
     for i, g in enumerate(groups, 1):
         acc, time = g.stat("test_acc"), g.stat("train_time_s")
-        pareto = ", ".join(n for (k, _, _), n in zip(COSTS, ("params", "MACs", "time")) if g.pareto.get(k)) or "-"
+        pareto = ", ".join(n for (k, _, _), n in zip(COSTS, ("params", "MACs", "time"), strict=True)
+                           if g.pareto.get(k)) or "-"
         out.append((i, g.label, len(g.runs), human(g.first("params")), human(g.first("macs")), pm(acc),
                     interval(acc), pm(g.stat("best_val_acc")), pm(time, 1.0, 1, " s"), pareto))
     return out
@@ -311,7 +312,7 @@ def seeds_csv(groups: Sequence[Group]) -> str:
 def seeds_markdown(groups: Sequence[Group]) -> str:
     lines = ["| " + " | ".join(SEEDS_HEADER) + " |",
              "|" + "|".join("---:" if a == "r" else "---" for a in SEEDS_ALIGN) + "|"]
-    for g, row in zip(groups, seeds_table_rows(groups)):
+    for g, row in zip(groups, seeds_table_rows(groups), strict=True):
         cells = list(row)
         if any(g.pareto.values()):
             cells[1] = f"{cells[1]} ★"

@@ -161,7 +161,7 @@ def plot_sweep_axis(groups: Sequence[Group], points: Mapping[str, Mapping[str, A
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lines: dict[str, list] = {}
-    for g, p, s in rows:
+    for _, p, s in rows:
         rest = " ".join(f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k, v in p.items() if k != axis)
         lines.setdefault(rest, []).append((x_of(p[axis]), 100 * s.mean, s))
     for rest, pts in sorted(lines.items()):
@@ -206,12 +206,13 @@ def sweep(model: str, sets: Sequence[str], out: str | Path, *, seeds: int = 1, t
     if ranges:
         raise ConfigError(f"--set {ranges[0]}=low:high is a range: give --trials N to search it, or list "
                           "the values to try (a,b,c)")
-    grid = [dict(zip([a.key for a in axes], combo)) for combo in itertools.product(*(a.values for a in axes))]
+    keys = [a.key for a in axes]
+    grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(a.values for a in axes))]
     arms = [point_arm(model, p) for p in grid]
     say(f"sweep: {len(arms)} point{'s' if len(arms) != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''}")
     dirs = train_arms(arms, out, seeds, overrides=overrides, sets=fixed, quiet=quiet, say=say)
     groups = group_runs(arms, dirs)
-    points = {a.key: p for a, p in zip(arms, grid)}
+    points = {a.key: p for a, p in zip(arms, grid, strict=True)}
     extra = {"sweep": {"model": model, "fixed": fixed, "axes": [a.key for a in axes], "seeds": seeds}}
     return _finish(groups, points, axes, out, extra)
 
