@@ -246,6 +246,10 @@ def _cross_checks(cfg: Config, source: Source) -> None:
         fail("train.device", f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
     if cfg.train.precision == "fp16" and cfg.train.device in ("cpu", "mps"):
         fail("train.precision", "'train.precision: fp16' needs a CUDA device; use bf16 on the CPU")
+    for key, value, default in (("train.freeze_epochs", cfg.train.freeze_epochs, 0),
+                                ("optim.backbone_lr_mult", cfg.optim.backbone_lr_mult, 1.0)):
+        if value != default and not cfg.model.pretrained:
+            fail(key, f"'{key}' applies to fine-tuning: set 'model.pretrained' (--pretrained SOURCE) too, or remove it")
     for k in cfg.model.kwargs:
         if not isinstance(k, str) or not k.isidentifier():
             fail("model.kwargs", f"'model.kwargs' keys must be argument names, got {short_repr(k)}")
