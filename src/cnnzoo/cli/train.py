@@ -13,7 +13,7 @@ examples:
   cnnzoo train --model vgg --epochs 3           another model's recipe, shorter
   cnnzoo train --config my.yaml --set optim.lr=0.05 train.label_smoothing=0.1
   cnnzoo train --dataset folder --data-dir ./my_images --image-size 64
-  cnnzoo train -c finetune --model resnet50 --pretrained torchvision --data-dir ./my_images
+  cnnzoo train -c configs/finetune.yaml --pretrained torchvision --data-dir ./my_images
   cnnzoo train --resume runs/20261127-101500-resnet20-fashion-mnist
   cnnzoo train --resume RUN --out RUN2 --epochs 20   continue in a copy, RUN stays as it was
   cnnzoo train --config runs/<run>/config.yaml  reproduce a run
