@@ -178,7 +178,7 @@ def test_resume_across_the_unfreeze_boundary_is_bit_identical(tmp_path, fashion_
     """freeze_epochs=2: a run stopped after epoch 1 (frozen) and resumed must freeze epoch 2 again and then
     unfreeze, ending with the weights of the run that never stopped."""
     source = fake_run(tmp_path / "src")
-    det = ("train.freeze_epochs=2", "train.deterministic=true")
+    det = ("train.freeze_epochs=2", "train.deterministic=true", "data.val_fraction=0.5")  # 600 images to train
     assert main(finetune_args(fashion_dir, source, tmp_path / "full", *det, "--epochs", "3", "--quiet")) == 0
     assert main(finetune_args(fashion_dir, source, tmp_path / "split", *det, "--epochs", "1", "--quiet")) == 0
     assert main(["train", "--resume", str(tmp_path / "split"), "--epochs", "3", "--quiet"]) == 0
