@@ -8,9 +8,10 @@ the same path a user takes with ImageNet weights and a folder of their own image
    folder and a network is trained on them (`cnnzoo train --dataset folder`): the "pretrained" run;
 2. the five *target* classes (Sandal, Shirt, Sneaker, Bag, Ankle boot) are written with only
    ``--per-class`` training images each (50 by default) and all 1,000 test images each;
-3. for every seed, the target is trained twice with the same recipe and epochs: from the source
-   run (``--pretrained SOURCE_RUN``: a fresh 5-class head, ``train.freeze_epochs``,
-   ``optim.backbone_lr_mult``), and from scratch.
+3. for every seed, the target is trained with the same recipe and epochs from scratch and from the
+   source run (``--pretrained SOURCE_RUN``: a fresh 5-class head), once per ``--finetune`` arm
+   (``train.freeze_epochs``:``optim.backbone_lr_mult``; by default 1:0.1, the fine-tuning recipe's
+   choice, and 0:1.0, plain fine-tuning of everything at the same rate).
 
 It writes ``benchmarks/results/transfer_demo.json`` and the table between the markers in
 docs/transfer.md. The full-size command (every source image, the default recipe's network)::
@@ -88,16 +89,23 @@ def run(out: Path, data: Path, model: str, kwargs: dict[str, Any], epochs: int, 
     return {"test_acc": result.summary["test_acc"], "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def arm_name(arm: str) -> str:
+    freeze, mult = arm.split(":")
+    return f"fine-tuned, freeze_epochs {freeze}, backbone_lr_mult {mult}"
+
+
 def render(results: dict[str, Any]) -> str:
     a = results["args"]
-    rows = ["| seed | from scratch | fine-tuned from the source run | gain |", "|---|---|---|---|"]
+    arms = a["finetune"]
+    rows = ["| seed | from scratch | " + " | ".join(arm_name(x) for x in arms) + " |", "|---" * (2 + len(arms)) + "|"]
+
+    def cells(get: Any) -> str:
+        base = get("scratch")
+        return " | ".join([f"{100 * base:.2f}%", *(f"{100 * get(x):.2f}% ({100 * (get(x) - base):+.2f})" for x in arms)])
+
     for r in results["runs"]:
-        gain = 100 * (r["pretrained"]["test_acc"] - r["scratch"]["test_acc"])
-        rows.append(f"| {r['seed']} | {100 * r['scratch']['test_acc']:.2f}% | {100 * r['pretrained']['test_acc']:.2f}% "
-                    f"| {gain:+.2f} points |")
-    med = results["median"]
-    rows.append(f"| median | {100 * med['scratch']:.2f}% | {100 * med['pretrained']:.2f}% "
-                f"| {100 * (med['pretrained'] - med['scratch']):+.2f} points |")
+        rows.append(f"| {r['seed']} | " + cells(lambda k, r=r: r[k]["test_acc"]) + " |")
+    rows.append("| median | " + cells(lambda k: results["median"][k]) + " |")
     m = results["machine"]
     kw = ", ".join(f"{k}={v}" for k, v in a["kwargs"].items())
     return "\n".join([
@@ -105,9 +113,8 @@ def render(results: dict[str, Any]) -> str:
         f"Test accuracy on the 5,000 test images of the five target classes; network `{a['model']}`"
         f"{' (' + kw + ')' if kw else ''}; source run: {a['source_per_class'] or 'all'} images per source class, "
         f"{a['source_epochs']} epochs ({100 * results['source']['test_acc']:.2f}% on its own test set); target: "
-        f"{a['per_class']} training images per class, {a['epochs']} epochs, batch {a['batch_size']}, lr {a['lr']} "
-        f"(fine-tuning: `train.freeze_epochs: {a['freeze_epochs']}`, `optim.backbone_lr_mult: {a['backbone_lr_mult']}`; "
-        "from scratch: the same recipe without them). "
+        f"{a['per_class']} training images per class, {a['epochs']} epochs, batch {a['batch_size']}, lr {a['lr']}, "
+        "the same recipe in every column (in brackets: the difference to scratch, in points). "
         f"Measured {m['date']} on {m['cpu']} ({m['logical_cpus']} logical CPUs, load average "
         f"{results['load_before'][0]} before / {results['load_after'][0]} after, shared with other work), torch "
         f"{m['torch']}, in {results['seconds']:.0f} s; command: `{results['command']}`.",
@@ -122,8 +129,8 @@ def main() -> int:
     ap.add_argument("--source-epochs", type=int, default=3)
     ap.add_argument("--per-class", type=int, default=50, help="target training images per class")
     ap.add_argument("--epochs", type=int, default=10, help="target epochs (both arms)")
-    ap.add_argument("--freeze-epochs", type=int, default=1)
-    ap.add_argument("--backbone-lr-mult", type=float, default=0.1)
+    ap.add_argument("--finetune", nargs="+", default=["1:0.1", "0:1.0"],
+                    help="fine-tuning arms, FREEZE_EPOCHS:BACKBONE_LR_MULT each")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--batch-size", type=int, default=25)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -136,23 +143,29 @@ def main() -> int:
     work = args.work / f"s{source_per_class}-t{args.per_class}"
     source_dir, target_dir = make_folders(work, source_per_class, args.per_class)
     source_run = work / "runs" / "source"
-    source = run(source_run, source_dir, args.model, kwargs, args.source_epochs, 0, args.lr, 128, {})
+    if (source_run / "summary.json").is_file():  # made by an earlier run of this script with the same sizes
+        source = {"test_acc": json.loads((source_run / "summary.json").read_text())["test_acc"], "seconds": None}
+    else:
+        source = run(source_run, source_dir, args.model, kwargs, args.source_epochs, 0, args.lr, 128, {})
     print(f"source run: {100 * source['test_acc']:.2f}% in {source['seconds']} s", flush=True)
     runs = []
     for seed in args.seeds:
         common = (target_dir, args.model, kwargs, args.epochs, seed, args.lr, args.batch_size)
         scratch = run(work / "runs" / f"scratch-{seed}", *common, {})
-        pretrained = run(work / "runs" / f"pretrained-{seed}", *common,
-                         {"model.pretrained": str(source_run), "train.freeze_epochs": args.freeze_epochs,
-                          "optim.backbone_lr_mult": args.backbone_lr_mult})
-        runs.append({"seed": seed, "scratch": scratch, "pretrained": pretrained})
-        print(f"seed {seed}: scratch {100 * scratch['test_acc']:.2f}%, pretrained {100 * pretrained['test_acc']:.2f}%",
+        row = {"seed": seed, "scratch": scratch}
+        for arm in args.finetune:
+            freeze, mult = arm.split(":")
+            row[arm] = run(work / "runs" / f"pretrained-{arm.replace(':', '-')}-{seed}", *common,
+                           {"model.pretrained": str(source_run), "train.freeze_epochs": int(freeze),
+                            "optim.backbone_lr_mult": float(mult)})
+        runs.append(row)
+        print(f"seed {seed}: " + ", ".join(f"{k} {100 * v['test_acc']:.2f}%" for k, v in row.items() if k != "seed"),
               flush=True)
     results = {
         "args": {**{k: v for k, v in vars(args).items() if k not in ("work", "no_doc")}, "kwargs": kwargs},
         "command": "python benchmarks/transfer_demo.py " + " ".join(sys.argv[1:]),
         "source": source, "runs": runs,
-        "median": {arm: statistics.median(r[arm]["test_acc"] for r in runs) for arm in ("scratch", "pretrained")},
+        "median": {arm: statistics.median(r[arm]["test_acc"] for r in runs) for arm in ("scratch", *args.finetune)},
         "machine": machine(), "load_before": load_before, "load_after": loadavg(),
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -187,7 +187,10 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
             valid = [prefix + k for k in fields] + ([] if prefix else list(META_KEYS))
             hint = did_you_mean(full, all_keys() + list(META_KEYS), n=1) or did_you_mean(full, valid, n=1)
             if not hint:
-                hint = f" (valid keys here: {', '.join(k.rpartition('.')[2] for k in valid)})"
+                names = ", ".join(k.rpartition(".")[2] for k in valid)
+                if len(names) > 120:  # a section with many keys (train): docs/configuration.md lists them all
+                    names = names[:120].rpartition(", ")[0] + ", ..."
+                hint = f" (valid keys here: {names})"
             at = where(f"{prefix}{key}" if isinstance(key, str) else prefix.rstrip("."))
             raise ConfigError(f"{at}unknown key '{full}'{hint}")
         full = f"{prefix}{key}"
