@@ -172,6 +172,7 @@ def test_freeze_then_unfreeze_with_a_lower_backbone_rate(tmp_path, fashion_dir, 
     _, saved = load_weights(tmp_path / "run" / "checkpoints" / "last.safetensors")
     assert saved.mean == SOURCE_MEAN and saved.std == SOURCE_STD  # the weights' statistics, not the dataset's
     assert result.summary["test_acc"] > 0.3
+    assert result.summary["pretrained"] == str(source) and result.summary["mean"] == SOURCE_MEAN
 
 
 def test_resume_across_the_unfreeze_boundary_is_bit_identical(tmp_path, fashion_dir):
