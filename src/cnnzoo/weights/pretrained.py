@@ -27,9 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CheckpointError, ModelError
+from ..models.base import ZooModel
 from .catalog import WeightsMeta
 from .files import WeightFile, read_weights
 from .loader import WeightsInfo, load_weight_file, resolve_source
@@ -115,7 +116,8 @@ class Pretrained:
         from ..models import meta_model
 
         big = max(self.image_size or 224, 224)
-        return int(meta_model(self.model, num_classes, in_channels, big, **{**self.model_kwargs, **kwargs}).min_size)
+        model = cast(ZooModel, meta_model(self.model, num_classes, in_channels, big, **{**self.model_kwargs, **kwargs}))
+        return model.min_size
 
     def build(self, num_classes: int, in_channels: int, image_size: int, *, strict_head: bool = False,
               **kwargs: Any) -> tuple[Any, WeightsInfo]:
@@ -134,7 +136,7 @@ class Pretrained:
         model = create_model(self.model, num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                              **kwargs)
         info = load_weight_file(model, self.file, self.meta, model_name=self.model, strict_head=strict_head)
-        model.pretrained_info = info  # type: ignore[attr-defined]
+        model.pretrained_info = info  # type: ignore[assignment]
         return model, info
 
 
