@@ -25,7 +25,7 @@ What we changed from the paper, and why:
   with 1000 classes (6x6x256 into the first linear layer). torchvision's ``alexnet`` is a
   different, narrower network, registered here as ``alexnet_owt`` so that its published weights
   have a home: the widths 64-192-384-256-256 of Krizhevsky's 2014 "One weird trick for
-  parallelizing convolutional neural networks" (section 4: the one-tower column), 61,100,840
+  parallelizing convolutional neural networks", 61,100,840
   parameters, the same layer layout otherwise.
 - Local response normalization (LRN) is off by default (``lrn=True`` restores it). It brought
   about one point of accuracy in 2012 and was dropped by later work: BatchNorm does its job better.
