@@ -16,7 +16,7 @@ the same path a user takes with ImageNet weights and a folder of their own image
 It writes ``benchmarks/results/transfer_demo.json`` and the table between the markers in
 docs/transfer.md. The full-size command (every source image, the default recipe's network)::
 
-    python benchmarks/transfer_demo.py --model resnet18 --width-mult 0.25 --source-per-class 6000 \\
+    python benchmarks/transfer_demo.py --model resnet18 --width-mult 0.25 --source-per-class 0 \\
         --source-epochs 5 --seeds 0 1 2
 
 The defaults are the reduced size that fits a few minutes of a shared 2-core CPU.
