@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, ROOT, loadavg, machine  # noqa: E402
 
 DOC = ROOT / "docs" / "transfer.md"
-BEGIN, END = "<!-- transfer-demo:begin -->", "<!-- transfer-demo:end -->"
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 
@@ -136,6 +135,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--work", type=Path, default=Path("/tmp/cnnzoo-transfer-demo"), help="folders and runs")
     ap.add_argument("--no-doc", action="store_true", help="write the results file only")
+    ap.add_argument("--name", default="transfer_demo",
+                    help="results/<name>.json and the doc's <!-- <name>:begin/end --> markers (transfer_demo_full)")
     args = ap.parse_args()
     kwargs = {"width_mult": args.width_mult} if args.width_mult is not None else {}
     source_per_class = args.source_per_class or None
@@ -162,7 +163,7 @@ def main() -> int:
         print(f"seed {seed}: " + ", ".join(f"{k} {100 * v['test_acc']:.2f}%" for k, v in row.items() if k != "seed"),
               flush=True)
     results = {
-        "args": {**{k: v for k, v in vars(args).items() if k not in ("work", "no_doc")}, "kwargs": kwargs},
+        "args": {**{k: v for k, v in vars(args).items() if k not in ("work", "no_doc", "name")}, "kwargs": kwargs},
         "command": "python benchmarks/transfer_demo.py " + " ".join(sys.argv[1:]),
         "source": source, "runs": runs,
         "median": {arm: statistics.median(r[arm]["test_acc"] for r in runs) for arm in ("scratch", *args.finetune)},
@@ -171,11 +172,13 @@ def main() -> int:
     }
     results["command"] = results["command"].strip()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "transfer_demo.json").write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
     table = render(results)
     print(table)
     if not args.no_doc:
         doc = DOC.read_text(encoding="utf-8")
+        marker = args.name.replace("_", "-")
+        BEGIN, END = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
         if BEGIN not in doc or END not in doc:
             raise SystemExit(f"{DOC}: markers {BEGIN!r} ... {END!r} not found")
         head, rest = doc.split(BEGIN, 1)
