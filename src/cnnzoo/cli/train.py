@@ -15,6 +15,7 @@ examples:
   cnnzoo train --model vgg --epochs 3           another model's recipe, shorter
   cnnzoo train --config my.yaml --set optim.lr=0.05 train.label_smoothing=0.1
   cnnzoo train --dataset folder --data-dir ./my_images --image-size 64
+  cnnzoo train -c configs/finetune.yaml --pretrained torchvision --data-dir ./my_images
   cnnzoo train --resume runs/20261127-101500-resnet20-fashion-mnist
   cnnzoo train --resume RUN --out RUN2 --epochs 20   continue in a copy, RUN stays as it was
   cnnzoo train --config runs/<run>/config.yaml  reproduce a run
@@ -43,6 +44,7 @@ SHORTCUTS = {
     "device": "train.device",
     "seed": "train.seed",
     "out": "output.dir",
+    "pretrained": "model.pretrained",
 }
 
 # What may change when a run is resumed (anything else would make it another run).
@@ -56,6 +58,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "-m", help="model name or alias (its recipe in configs/ is used)")
     p.add_argument("--config", "-c", help="a YAML recipe or a run's config.yaml")
+    p.add_argument("--pretrained", metavar="SOURCE", help="fine-tune from these weights: a .pth/.safetensors file, a "
+                                                          "run directory, torchvision, timm or LIBRARY:TAG "
+                                                          "(docs/transfer.md)")
     p.add_argument("--dataset", "-d", help="mnist, fashion-mnist, kmnist, cifar10, cifar100 or folder")
     p.add_argument("--data-dir", help="where the dataset files are (the image root for folder)")
     p.add_argument("--epochs", "-e", type=_int, help="number of epochs")

@@ -36,6 +36,8 @@ class ModelConfig:
     name: str = _f("resnet18", "registered model name or alias (see `cnnzoo models`)")
     kwargs: dict = _f({}, "keyword arguments for the model builder (e.g. width_mult: 0.5; `cnnzoo summary NAME` lists "
                              "them, with their defaults)")
+    pretrained: Union[str, None] = _f(None, "start from these weights: a file, a run directory, torchvision, timm or "
+                                            "LIBRARY:TAG (docs/transfer.md); their normalization and size are used")
 
 
 @dataclass
@@ -90,6 +92,8 @@ class OptimConfig:
     weight_decay: float = _f(5e-4, "weight decay (L2 for SGD/Adam, decoupled for AdamW)", min=0.0, max=1.0)
     decay_norm_and_bias: bool = _f(False, "also decay normalization and bias parameters")
     grad_clip: Union[float, None] = _f(None, "clip the global gradient norm to this (null = off)", gt=0.0)
+    backbone_lr_mult: float = _f(1.0, "with model.pretrained: the pretrained layers' learning rate as a fraction of "
+                                      "the head's (e.g. 0.1)", gt=0.0, max=1.0)
 
 
 @dataclass
@@ -133,6 +137,8 @@ class TrainConfig:
     checkpoint_every: int = _f(0, "also checkpoint every N steps inside an epoch (0 = end of epoch only)", min=0)
     test_weights: Literal["best", "last"] = _f("best", "which weights the final test uses")
     sync_bn: bool = _f(False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
+    freeze_epochs: int = _f(0, "with model.pretrained: train only the head for this many epochs, then everything "
+                               "(fastai's fine_tune)", min=0)
     max_steps: Union[int, None] = _f(None, "stop after this many optimizer steps (for smoke tests and benchmarks)",
                                      min=1)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig,

@@ -246,7 +246,10 @@ def _build(cls: type, data: Any, prefix: str, source: Source) -> Any:
             valid = [prefix + k for k in fields] + ([] if prefix else list(META_KEYS))
             hint = key_hint(full) or did_you_mean(full, valid, n=1)
             if not hint:
-                hint = f" (valid keys here: {', '.join(k.rpartition('.')[2] for k in valid)})"
+                names = ", ".join(k.rpartition(".")[2] for k in valid)
+                if len(names) > 120:  # a section with many keys (train): docs/configuration.md lists them all
+                    names = names[:120].rpartition(", ")[0] + ", ..."
+                hint = f" (valid keys here: {names})"
             at = where(f"{prefix}{key}" if isinstance(key, str) else prefix.rstrip("."))
             raise ConfigError(f"{at}unknown key '{full}'{hint}")
         full = f"{prefix}{key}"
@@ -306,6 +309,10 @@ def _cross_checks(cfg: Config, source: Source) -> None:
              f"'train.device' must be auto, cpu, cuda, cuda:N or mps, got {short_repr(cfg.train.device)}")
     if cfg.train.precision == "fp16" and cfg.train.device in ("cpu", "mps"):
         fail("train.precision", "'train.precision: fp16' needs a CUDA device; use bf16 on the CPU")
+    for key, value, default in (("train.freeze_epochs", cfg.train.freeze_epochs, 0),
+                                ("optim.backbone_lr_mult", cfg.optim.backbone_lr_mult, 1.0)):
+        if value != default and not cfg.model.pretrained:
+            fail(key, f"'{key}' applies to fine-tuning: set 'model.pretrained' (--pretrained SOURCE) too, or remove it")
     for k in cfg.model.kwargs:
         if not isinstance(k, str) or not k.isidentifier():
             fail("model.kwargs", f"'model.kwargs' keys must be argument names, got {short_repr(k)}")

@@ -93,6 +93,8 @@ def summary(t: Trainer, test: EvalResult | None, used_best: bool, wall_s: float)
         "peak_memory_mb": round(peak_memory_mb(rt.device), 1),
         "finished_at": datetime.now().isoformat(timespec="seconds"),
         "warnings": list(t.warnings),  # what the run warned about while training (e.g. diverging)
+        # the weights it started from, and the normalization its inputs get (theirs, with pretrained weights)
+        "pretrained": t.cfg.model.pretrained, "mean": list(t.spec.mean), "std": list(t.spec.std),
     }
     if t.run_dir is not None and test is not None:
         out["per_class_acc"] = dict(zip(ds.classes, test.per_class_acc(), strict=True))

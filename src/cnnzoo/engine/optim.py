@@ -14,6 +14,7 @@ after its ``end`` hold the rate of its last step, so that the schedule is never 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,24 +26,35 @@ from ..config.validation import schedule_problem
 from ..errors import ConfigError, did_you_mean
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict[str, Any]]:
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for p in model.parameters():
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool,
+                 head: Callable[[str], bool] | None = None, backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+    """Parameter groups: with and without weight decay and, given ``head`` (a test on a parameter's
+    name), the pretrained backbone's apart from the head's, the backbone's at ``backbone_lr_mult``
+    times the learning rate (their ``lr_scale``, which :func:`set_lr` applies)."""
+    scales: dict[bool, tuple[float, list[nn.Parameter], list[nn.Parameter]]] = \
+        {False: (backbone_lr_mult, [], []), True: (1.0, [], [])} if head else {False: (1.0, [], [])}
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
+        _, decay, no_decay = scales[bool(head and head(name))]
         (decay if decay_norm_and_bias or p.ndim > 1 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+    groups: list[dict[str, Any]] = []
+    for scale, decay, no_decay in scales.values():
+        extra = {"lr_scale": scale} if head else {}
+        if decay or not groups:
+            groups.append({"params": decay, "weight_decay": weight_decay, **extra})
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0, **extra})
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device,
+                    head: Callable[[str], bool] | None = None) -> torch.optim.Optimizer:
     """The optimizer ``cfg`` names (one of the schema's OPTIMIZERS). Uses the fused/foreach implementations: one
-    kernel over all parameters instead of a Python loop over them."""
+    kernel over all parameters instead of a Python loop over them. ``head``: see :func:`param_groups`
+    (fine-tuning: ``cfg.backbone_lr_mult`` for the rest)."""
     name = cfg.name.lower()
-    groups = param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias)
+    groups = param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias, head, cfg.backbone_lr_mult)
     # foreach is the fast path on every device; fused needs CUDA for SGD/Adam in torch 2.4.
     fast: dict[str, bool] = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if name == "sgd":
@@ -119,5 +131,6 @@ def _cos_ramp(t: float) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every group at ``lr`` times its ``lr_scale`` (1 unless set: the backbone's when fine-tuning)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -416,25 +416,38 @@ class Trainer:
         self.model_name = resolve_name(cfg.model.name)  # a typo fails before any data is read
         # What it is shown as: resnet18 (width_mult=0.25) is not resnet18.
         self.model_label = display_name(self.model_name, cfg.model.kwargs)
+        # pretrained weights (read, never run, before any data) bring their channels, size and statistics
+        pre = _pretrained(self.model_name, cfg)
+        channels = d.channels or (pre.channels if pre else None)
+        image_size = d.image_size or (pre.image_size if pre else None)
         t0 = time.perf_counter()
         self.ds = ds = dataset if dataset is not None else load_dataset(
-            d.dataset, data_dir=d.data_dir, offline=d.offline, channels=d.channels, image_size=d.image_size,
+            d.dataset, data_dir=d.data_dir, offline=d.offline, channels=channels, image_size=image_size,
             val_fraction=d.val_fraction, seed=cfg.train.seed)
         self.data_time_s = time.perf_counter() - t0
         if cfg.train.early_stopping.patience and ds.val is None:  # before a run directory is claimed
             raise ConfigError("train.early_stopping needs a validation split; set data.val_fraction above 0 "
                               "or train.early_stopping.patience to 0")
         native = list(ds.image_size)
-        self.input_size = [d.image_size] * 2 if d.image_size else native
+        self.input_size = [image_size] * 2 if image_size else native
         torch.manual_seed(cfg.train.seed)  # identical initialization on every rank and every resume
-        model = create_model(self.model_name, num_classes=len(ds.classes), in_channels=ds.channels,
-                             image_size=self.input_size[0], **cfg.model.kwargs)
+        mean, std, model_kwargs = list(ds.mean), list(ds.std), dict(cfg.model.kwargs)
+        if pre is None:
+            model = create_model(self.model_name, num_classes=len(ds.classes), in_channels=ds.channels,
+                                 image_size=self.input_size[0], **cfg.model.kwargs)
+        else:
+            model, info = pre.build(len(ds.classes), ds.channels, self.input_size[0], **cfg.model.kwargs)
+            self.console.info(f"pretrained: {info.summary()}")
+            (mean, std), model_kwargs = pre.mean_std(ds.channels), {**pre.model_kwargs, **cfg.model.kwargs}
+            if cfg.train.freeze_epochs:
+                from .finetune import FreezeBackbone
+
+                self.callbacks.insert(0, FreezeBackbone(cfg.train.freeze_epochs))
         self.params = sum(p.numel() for p in model.parameters())
         self.macs = int(profile(model, (ds.channels, *self.input_size)).macs)
         self.spec = ModelSpec(model=self.model_name, num_classes=len(ds.classes), in_channels=ds.channels,
                               input_size=self.input_size, native_size=native, classes=list(ds.classes),
-                              mean=list(ds.mean), std=list(ds.std), dataset=ds.name,
-                              model_kwargs=dict(cfg.model.kwargs))
+                              mean=mean, std=std, dataset=ds.name, model_kwargs=model_kwargs)
         # Ranks that loaded different data would deadlock later, when their epochs end at different steps.
         sizes = [len(s) if s is not None else 0 for s in (ds.train, ds.val, ds.test)]
         self.dist.check_same({"dataset": ds.name, "images": sizes, "model": self.model_name, "params": self.params},
@@ -458,7 +471,7 @@ class Trainer:
             self.class_weights = w.float().to(rt.device)
         elif d.balance == "sampler":  # each class drawn equally often, in expectation
             sample_weights = (1.0 / self.class_counts.clamp(min=1).double())[labels]
-        common = dict(device=rt.device, mean=ds.mean, std=ds.std, channels_last=rt.channels_last,
+        common = dict(device=rt.device, mean=mean, std=std, channels_last=rt.channels_last,
                       image_size=tuple(self.input_size) if self.input_size != native else None)
         self.train_loader = make_loader(ds.train, batch_size=self.rank_batch_size, train=True, seed=cfg.train.seed,
                                         augment=aug, drop_last=True, rank=self.dist.rank, world_size=ws,
@@ -469,7 +482,9 @@ class Trainer:
         self.steps_per_epoch = len(self.train_loader)
         if self.steps_per_epoch == 0:
             raise ConfigError(f"data.batch_size {bs} leaves no full batch in {len(ds.train)} training images")
-        self.optimizer = build_optimizer(self.model, cfg.optim, rt.device)
+        from .finetune import is_head
+
+        self.optimizer = build_optimizer(self.model, cfg.optim, rt.device, head=is_head if pre else None)
         self.schedule = LRSchedule.from_config(cfg.schedule, cfg.optim.lr, self.steps_per_epoch, cfg.train.epochs)
         # fp16 needs loss scaling; with enabled=False every GradScaler call is a no-op (bf16, fp32)
         self.scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.precision == "fp16")
@@ -593,3 +608,12 @@ class Trainer:
             state.schedule_epochs = cfg.train.epochs
         else:
             state.schedule_epochs = planned
+
+
+def _pretrained(model_name: str, cfg: Config) -> Any:
+    """``model.pretrained``'s weights, read (a :class:`~cnnzoo.weights.pretrained.Pretrained`), or None."""
+    if not cfg.model.pretrained:
+        return None
+    from ..weights.pretrained import Pretrained
+
+    return Pretrained.read(model_name, cfg.model.pretrained, offline=cfg.data.offline)

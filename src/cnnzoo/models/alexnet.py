@@ -23,7 +23,10 @@ What we changed from the paper, and why:
   only their own half (a grouped convolution). We keep the paper's widths as a single tower,
   the way the network is usually taught and re-implemented: 62,378,344 parameters at 3x224x224
   with 1000 classes (6x6x256 into the first linear layer). torchvision's ``alexnet`` is a
-  different, narrower variant (64-192-384-256-256 channels, 61.1M).
+  different, narrower network, registered here as ``alexnet_owt`` so that its published weights
+  have a home: the widths 64-192-384-256-256 of Krizhevsky's 2014 "One weird trick for
+  parallelizing convolutional neural networks", 61,100,840
+  parameters, the same layer layout otherwise.
 - Local response normalization (LRN) is off by default (``lrn=True`` restores it). It brought
   about one point of accuracy in 2012 and was dropped by later work: BatchNorm does its job better.
   PyTorch divides LRN's alpha by the window size and the paper does not, so alpha is 5 x 1e-4.
@@ -60,15 +63,24 @@ LRN: dict[str, Any] = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
 # Paper section 4.2: dropout with probability 0.5 before the two hidden linear layers.
 DROPOUT = 0.5
 
+# Output channels of the five convolutions: the 2012 paper's, and the 2014 "one weird trick" paper's
+# (torchvision's alexnet).
+PAPER_WIDTHS = (96, 256, 384, 384, 256)
+OWT_WIDTHS = (64, 192, 384, 256, 256)
+
+OWT_PAPER = Paper("One weird trick for parallelizing convolutional neural networks", "Krizhevsky", 2014,
+                  "https://arxiv.org/abs/1404.5997")
+
 # Spatial steps (kernel, stride, padding) of the two stacks, to derive the smallest input.
 _PAPER_STEPS = [(11, 4, 2), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 0)]
 _SMALL_STEPS = [(3, 1, 1), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 1, 1), (3, 1, 1)]
 
 
 class AlexNet(ZooModel):
-    """AlexNet with the paper's layer widths in one tower (see the module docstring)."""
+    """AlexNet in one tower, with the five convolutions' ``widths`` (see the module docstring)."""
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224,
+                 widths: tuple[int, ...] = PAPER_WIDTHS, *,
                  lrn: bool = False, dropout: float = DROPOUT, init: str = "paper",
                  small_input: bool | None = None) -> None:
         paper_min = smallest_input(_PAPER_STEPS, at_least=32)  # 63: the 11x11/4 stem and three pools
@@ -83,20 +95,23 @@ class AlexNet(ZooModel):
         def norm() -> nn.Module:
             return nn.LocalResponseNorm(**LRN) if lrn else nn.Identity()
 
-        stem = (nn.Conv2d(in_channels, 96, 3, 1, 1) if small
-                else nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=2))
+        if len(widths) != 5:
+            raise ModelError(f"AlexNet takes five convolution widths, got {widths!r}")
+        w1, w2, w3, w4, w5 = widths
+        stem = (nn.Conv2d(in_channels, w1, 3, 1, 1) if small
+                else nn.Conv2d(in_channels, w1, kernel_size=11, stride=4, padding=2))
         self.features = nn.Sequential(
             stem, nn.ReLU(inplace=True), norm(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(inplace=True), norm(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(w1, w2, 5, padding=2), nn.ReLU(inplace=True), norm(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(w2, w3, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(w3, w4, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(w4, w5, 3, padding=1), nn.ReLU(inplace=True),
             nn.Identity() if small else nn.MaxPool2d(3, 2),
         )
-        self.num_features = 256
+        self.num_features = w5
         self.pool = nn.AdaptiveAvgPool2d(HEAD_GRID)
         self.pre_logits = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(256 * HEAD_GRID * HEAD_GRID, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(w5 * HEAD_GRID * HEAD_GRID, 4096), nn.ReLU(inplace=True),
             nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
         )
         self.init = init
@@ -132,9 +147,17 @@ class AlexNet(ZooModel):
         return x if pre_logits else self.classifier(x)
 
 
-register_model("alexnet", AlexNet, family="alexnet", paper=PAPER,
+register_model("alexnet", AlexNet, dict(widths=PAPER_WIDTHS), family="alexnet", paper=PAPER,
                reference=Reference(62_378_344, source="paper widths, one tower (computed from section 3.5)"),
                doc="""AlexNet: five convolutions and three linear layers, the paper's widths in one tower.
 
                62,378,344 parameters at 3x224x224 and 1000 classes.
+               """)
+
+register_model("alexnet_owt", AlexNet, dict(widths=OWT_WIDTHS), family="alexnet", paper=OWT_PAPER,
+               reference=Reference(61_100_840, 0.71e9, "torchvision"),
+               doc="""AlexNet "one weird trick" (2014): widths 64-192-384-256-256, torchvision's alexnet.
+
+               The home of torchvision's published AlexNet weights (docs/transfer.md); 61,100,840
+               parameters at 3x224x224 and 1000 classes.
                """)

@@ -392,13 +392,25 @@ def check_options(name: str, kwargs: dict[str, Any]) -> None:
 
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 **kwargs: Any) -> ZooModel:
+                 *, pretrained: Any = None, **kwargs: Any) -> ZooModel:
     """Build a registered model.
 
     ``image_size`` is the side of the square input the model will see; it picks the small-image
     configuration below 64 px (see docs/models.md) and must be at least the model's minimum.
     ``kwargs`` are the model's own options (``model_info(name).options``).
+
+    ``pretrained``: a weights source (a file, a run directory, ``torchvision``, ``timm:TAG``; see
+    docs/transfer.md): the model keeps the weights' architecture (the ImageNet stem whatever
+    ``image_size``), gets a fresh head for another ``num_classes`` and an adapted stem for another
+    ``in_channels``; ``model.pretrained_info`` says what was loaded (its ``notes``, its ``meta``'s
+    normalization).
     """
+    if pretrained is not None:
+        from ..weights.pretrained import Pretrained
+
+        weights = pretrained if isinstance(pretrained, Pretrained) else Pretrained.read(name, pretrained)
+        model, _ = weights.build(num_classes, in_channels, image_size, **kwargs)
+        return model
     canonical = resolve_name(name)
     variant = _MODELS[canonical]
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size)):

@@ -141,7 +141,13 @@ def load_pretrained(model: nn.Module, source: str | Path, *, model_name: str | N
     if not name:
         raise CheckpointError("load_pretrained needs the model's registered name (model_name=...)")
     path, meta = resolve_source(name, source, offline=offline, progress=progress)
-    wf = read_weights(path)
+    return load_weight_file(model, read_weights(path), meta, model_name=name, strict_head=strict_head)
+
+
+def load_weight_file(model: nn.Module, wf: WeightFile, meta: WeightsMeta | None, *, model_name: str,
+                     strict_head: bool = False) -> WeightsInfo:
+    """:func:`load_pretrained` for a file already read (``meta``: its published facts, if known)."""
+    name = model_name
     conv, library, state = _to_cnnzoo_names(name, wf, model)
     info = WeightsInfo(name, wf.path, wf.format, library, meta)
     new_state = _fit(model, state, conv, info, strict_head)
