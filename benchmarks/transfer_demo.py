@@ -100,7 +100,8 @@ def render(results: dict[str, Any]) -> str:
 
     def cells(get: Any) -> str:
         base = get("scratch")
-        return " | ".join([f"{100 * base:.2f}%", *(f"{100 * get(x):.2f}% ({100 * (get(x) - base):+.2f})" for x in arms)])
+        cells = [f"{100 * get(x):.2f}% ({100 * (get(x) - base):+.2f})" for x in arms]
+        return " | ".join([f"{100 * base:.2f}%", *cells])
 
     for r in results["runs"]:
         rows.append(f"| {r['seed']} | " + cells(lambda k, r=r: r[k]["test_acc"]) + " |")
