@@ -187,4 +187,4 @@ def test_training_state_without_its_step_is_a_damaged_checkpoint(run_copy, capsy
             meta = {k: v for k, v in (f.metadata() or {}).items() if k != "tag"}
         save_file(tensors, str(path), metadata=meta)
     code, _, err = run_cli(capsys, "train", "--resume", run_copy, "--epochs", "2")
-    assert_one_line_error(code, err, "last.state.safetensors", "training state is damaged")
+    assert_one_line_error(code, err, "last.state.safetensors", "the file is damaged")
