@@ -193,3 +193,20 @@ def test_depth_3_opens_the_blocks_inside_blocks():
     three = texts(diagram("seresnet50", depth=3).svg())
     assert "SqueezeExcite" in two and "squeeze: global average pool" not in two
     assert three.count("squeeze: global average pool") == 4 and three.count("×") == 4 + 1   # and the legend
+
+
+def test_draw_shows_what_a_recipe_or_a_config_trains(tmp_path, capsys):
+    """`--model resnet` trains resnet18 at a quarter width on 1x28x28: the recipe's drawing says so,
+    not the full-width network's (issue 15: the same name must not hide two networks)."""
+    from cnnzoo.models import count_params, meta_model
+
+    quarter = count_params(meta_model("resnet18", num_classes=10, in_channels=1, image_size=28, width_mult=0.25))
+    full = count_params(meta_model("resnet18", num_classes=10, in_channels=1, image_size=28))
+    assert main(["draw", "resnet", "--recipe", "--out", str(tmp_path / "r.svg")]) == 0
+    text = (tmp_path / "r.svg").read_text()
+    assert f"{quarter:,} parameters" in text and f"{full:,} parameters" not in text
+    assert "1×28×28" in text
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("model:\n  name: resnet18\n  kwargs:\n    width_mult: 0.25\ndata:\n  dataset: fashion-mnist\n")
+    assert main(["draw", str(cfg), "--out", str(tmp_path / "c.svg")]) == 0
+    assert f"{quarter:,} parameters" in (tmp_path / "c.svg").read_text()

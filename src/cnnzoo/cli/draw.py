@@ -31,7 +31,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                                           "the paper's blocks with their repeat counts, skips, branches, "
                                           "concatenations and gates, and the shape after each step.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("name", metavar="NAME", help="a model name or alias (see 'cnnzoo models')")
+    d.add_argument("name", metavar="NAME", help="a model name or alias (see 'cnnzoo models'), a run directory or a "
+                                                "config file: what it trained, at its input")
+    d.add_argument("--recipe", action="store_true",
+                   help="NAME is a recipe: draw what `cnnzoo train --model NAME` trains (e.g. resnet: a quarter width)")
     d.add_argument("--input", type=_input_shape, metavar="C,H,W",
                    help="input shape (default: the model's design input, e.g. 3,224,224)")
     d.add_argument("--num-classes", type=int, metavar="N", help="classes (default: the model's design count)")
@@ -48,12 +51,22 @@ def _draw(args: argparse.Namespace) -> int:
     from ..models import model_info
     from ..report.draw import FORMATS, diagram, write
 
-    info = model_info(args.name)
-    out = args.out or f"{info.name}.svg"
+    target = Path(args.name)
+    if args.recipe or target.is_dir() or target.suffix in (".yaml", ".yml"):
+        from ..trained import resolve_trained
+
+        trained = resolve_trained(args.name, recipe=args.recipe)  # the network a recipe or run trains
+        name, options = trained.name, dict(trained.options)
+        c, s = trained.in_channels, trained.image_size
+        shape = args.input or ((c, s, s) if c is not None and s is not None else None)
+        classes = args.num_classes or trained.num_classes
+    else:
+        name, options, shape, classes = model_info(args.name).name, {}, args.input, args.num_classes
+    out = args.out or f"{name}.svg"
     if Path(out).suffix.lower() not in FORMATS:   # before the work, not after it
         raise OutputError(f"cannot draw to '{out}': unknown extension '{Path(out).suffix or '(none)'}'; "
                           f"use .svg (the default) or .png")
-    d = diagram(info.name, args.input, args.num_classes, depth=args.depth, block=args.block)
+    d = diagram(name, shape, classes, depth=args.depth, block=args.block, **options)
     path = write(d, out)
     print(f"wrote {path}")
     return 0
