@@ -128,3 +128,14 @@ def smallest_input(steps: Sequence[Step], at_least: int = 1) -> int:
         else:
             return max(size, at_least)
         size += 1
+
+
+def init_conv_bn(model: nn.Module) -> None:
+    """He (Kaiming) normal initialization of every convolution (fan-out, for ReLU) and BatchNorm set to
+    the identity: how torchvision's ResNet starts, and the Wide ResNets after it (He et al. 2015)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

@@ -60,7 +60,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .layers import DropPath, drop_path_rates
+from .layers import DropPath, drop_path_rates, init_conv_bn
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, Sun", 2015,
@@ -239,12 +239,7 @@ class ResNet(ZooModel):
         self.num_features = channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = self.make_classifier(num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):

@@ -44,6 +44,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
+from .layers import init_conv_bn
 from .registry import CIFAR10, Paper, Reference, register_model
 from .resnet import RESNET_LAYERS, ResNet
 
@@ -104,12 +105,7 @@ class WideResNet(ZooModel):
         self.num_features = channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = self.make_classifier(num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.num_features, num_classes)

@@ -182,11 +182,16 @@ def _csv_num(v: Any) -> Any:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """The leaderboard as a GitHub-flavoured Markdown table (Pareto runs starred)."""
-    lines = ["| " + " | ".join(TABLE_HEADER) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in TABLE_ALIGN) + "|"]
-    for r, row in zip(rows, table_rows(rows), strict=True):
+    return starred_markdown(TABLE_HEADER, TABLE_ALIGN, table_rows(rows), [any(r.pareto.values()) for r in rows])
+
+
+def starred_markdown(header: Sequence[str], align: str, rows: Sequence[Sequence[Any]],
+                     starred: Sequence[bool]) -> str:
+    """A Markdown table whose second cell gets a star where ``starred`` (on a Pareto front)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    for row, star in zip(rows, starred, strict=True):
         cells = list(row)
-        if any(r.pareto.values()):
+        if star:
             cells[1] = f"{cells[1]} ★"
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

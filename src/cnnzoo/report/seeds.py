@@ -42,6 +42,7 @@ from .compare import (
     check_out_dir,
     config_differences,
     pareto_front,
+    starred_markdown,
 )
 from .runs import RunRecord, read_run
 
@@ -310,14 +311,8 @@ def seeds_csv(groups: Sequence[Group]) -> str:
 
 
 def seeds_markdown(groups: Sequence[Group]) -> str:
-    lines = ["| " + " | ".join(SEEDS_HEADER) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in SEEDS_ALIGN) + "|"]
-    for g, row in zip(groups, seeds_table_rows(groups), strict=True):
-        cells = list(row)
-        if any(g.pareto.values()):
-            cells[1] = f"{cells[1]} ★"
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
+    starred = [any(g.pareto.values()) for g in groups]
+    return starred_markdown(SEEDS_HEADER, SEEDS_ALIGN, seeds_table_rows(groups), starred)
 
 
 # --------------------------------------------------------------------------------------------------
