@@ -185,6 +185,17 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return starred_markdown(TABLE_HEADER, TABLE_ALIGN, table_rows(rows), [any(r.pareto.values()) for r in rows])
 
 
+def write_text(path: Path, text: str) -> Path:
+    """``text`` into ``path`` atomically (UTF-8); a disk error is an OutputError naming the file."""
+    from ..engine.checkpoint import atomic_write
+
+    try:
+        atomic_write(path, text.encode("utf-8"))
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
 def starred_markdown(header: Sequence[str], align: str, rows: Sequence[Sequence[Any]],
                      starred: Sequence[bool]) -> str:
     """A Markdown table whose second cell gets a star where ``starred`` (on a Pareto front)."""
@@ -322,14 +333,8 @@ def write_leaderboard(rows: Sequence[Row], out: Path) -> list[Path]:
         files.append(p)
         plots.append((p.name, "training curves, overlaid"))
 
-    from ..engine.checkpoint import atomic_write
-
     def write(name: str, text: str) -> None:
-        try:
-            atomic_write(out / name, text.encode("utf-8"))
-        except OSError as e:
-            raise OutputError(f"cannot write {out / name}: {e.strerror or e}") from None
-        files.append(out / name)
+        files.append(write_text(out / name, text))
 
     write("leaderboard.csv", csv_text(rows))
     datasets = ", ".join(sorted({str(r.get("dataset")) for r in rows}))

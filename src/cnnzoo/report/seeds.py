@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError
 from .compare import (
     COSTS,
     FORMAT,
@@ -43,6 +43,7 @@ from .compare import (
     config_differences,
     pareto_front,
     starred_markdown,
+    write_text,
 )
 from .runs import RunRecord, read_run
 
@@ -382,7 +383,6 @@ def write_seeds_leaderboard(groups: Sequence[Group], out: Path, *, title: str = 
                             plots: Sequence[tuple[Path, str]] = ()) -> list[Path]:
     """Tables, plots, results.json and compare.json for ``groups`` in ``out``; the files written.
     ``plots`` are more (png, caption) pairs to show (a sweep's metric against each key)."""
-    from ..engine.checkpoint import atomic_write
     from .compare import Row, plot_curves
     from .html import Html, esc, img, page, table, write_page
 
@@ -402,11 +402,7 @@ def write_seeds_leaderboard(groups: Sequence[Group], out: Path, *, title: str = 
         shown.append((p.name, "training curves, every seed"))
 
     def write(name: str, text: str) -> None:
-        try:
-            atomic_write(out / name, text.encode("utf-8"))
-        except OSError as e:
-            raise OutputError(f"cannot write {out / name}: {e.strerror or e}") from None
-        files.append(out / name)
+        files.append(write_text(out / name, text))
 
     datasets = ", ".join(sorted({str(r.summary.get("dataset")) for g in groups for r in g.runs}))
     seeds = sorted({len(g.runs) for g in groups})
