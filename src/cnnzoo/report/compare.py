@@ -185,6 +185,29 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return starred_markdown(TABLE_HEADER, TABLE_ALIGN, table_rows(rows), [any(r.pareto.values()) for r in rows])
 
 
+def claim_folder(out: Path) -> None:
+    """Create ``out`` and mark it as a comparison at once, so that a later call continues in it."""
+    from ..engine.checkpoint import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).is_file():
+        atomic_write(out / MARKER, (json.dumps({"format": FORMAT, "runs": []}, indent=2) + "\n").encode())
+
+
+def train_or_reuse(head: str, cfg: Any, run_dir: Path, *, say: Callable[[str], None], quiet: bool) -> None:
+    """A finished run in ``run_dir`` is reused, an interrupted one resumed, else ``cfg`` trained there."""
+    from ..training import train
+
+    if (run_dir / "summary.json").is_file():
+        say(f"{head}: finished run found in {run_dir}, reused")
+    elif (run_dir / "checkpoints" / "last.safetensors").is_file():
+        say(f"{head}: resuming the interrupted run in {run_dir}")
+        train(cfg, resume=run_dir, quiet=quiet)
+    else:
+        say(f"{head}: training into {run_dir}")
+        train(cfg, run_dir=run_dir, overwrite=True, quiet=quiet)
+
+
 def write_text(path: Path, text: str) -> Path:
     """``text`` into ``path`` atomically (UTF-8); a disk error is an OutputError naming the file."""
     from ..engine.checkpoint import atomic_write
@@ -459,7 +482,6 @@ def train_models(models: Sequence[str], out: str | Path, *, overrides: Mapping[s
     ``--set`` fails at once rather than after hours of training.
     """
     from ..config import load_config
-    from ..training import train
 
     out = Path(out)
     check_out_dir(out)
@@ -476,21 +498,9 @@ def train_models(models: Sequence[str], out: str | Path, *, overrides: Mapping[s
                                   f"{'; ...' if len(diffs) > 3 else ''}); use another --out, or delete that folder "
                                   "to train it again")
         todo.append((name, cfg, run_dir))
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / MARKER).is_file():  # claim the folder at once: a later call continues in it
-        from ..engine.checkpoint import atomic_write
-
-        atomic_write(out / MARKER, (json.dumps({"format": FORMAT, "runs": []}, indent=2) + "\n").encode())
+    claim_folder(out)
     done = []
     for i, (name, cfg, run_dir) in enumerate(todo, 1):
-        head = f"[{i}/{len(todo)}] {name}"
-        if (run_dir / "summary.json").is_file():
-            say(f"{head}: finished run found in {run_dir}, reused")
-        elif (run_dir / "checkpoints" / "last.safetensors").is_file():
-            say(f"{head}: resuming the interrupted run in {run_dir}")
-            train(cfg, resume=run_dir, quiet=quiet)
-        else:
-            say(f"{head}: training into {run_dir}")
-            train(cfg, run_dir=run_dir, overwrite=True, quiet=quiet)
+        train_or_reuse(f"[{i}/{len(todo)}] {name}", cfg, run_dir, say=say, quiet=quiet)
         done.append(run_dir)
     return done

@@ -40,9 +40,11 @@ from .compare import (
     MARKER,
     RUNS,
     check_out_dir,
+    claim_folder,
     config_differences,
     pareto_front,
     starred_markdown,
+    train_or_reuse,
     write_text,
 )
 from .runs import RunRecord, read_run
@@ -141,7 +143,6 @@ def train_arms(arms: Sequence[Arm], out: str | Path, seeds: int, *, overrides: M
     resuming interrupted ones); return each arm's run directories. Every configuration is resolved
     (and so checked) before the first run trains."""
     from ..config import load_config
-    from ..training import train
 
     out = Path(out)
     check_out_dir(out)
@@ -161,22 +162,10 @@ def train_arms(arms: Sequence[Arm], out: str | Path, seeds: int, *, overrides: M
                                       f"{'; ...' if len(diffs) > 3 else ''}); use another --out, or delete that "
                                       "folder to train it again")
             plans.append((arm, seed, cfg, run_dir))
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / MARKER).is_file():  # claim the folder at once: a later call continues in it
-        from ..engine.checkpoint import atomic_write
-
-        atomic_write(out / MARKER, (json.dumps({"format": FORMAT, "runs": []}, indent=2) + "\n").encode())
+    claim_folder(out)
     done: dict[str, list[Path]] = {a.key: [] for a in arms}
     for i, (arm, seed, cfg, run_dir) in enumerate(plans, 1):
-        head = f"[{i}/{len(plans)}] {arm.name} seed {seed}"
-        if (run_dir / "summary.json").is_file():
-            say(f"{head}: finished run found in {run_dir}, reused")
-        elif (run_dir / "checkpoints" / "last.safetensors").is_file():
-            say(f"{head}: resuming the interrupted run in {run_dir}")
-            train(cfg, resume=run_dir, quiet=quiet)
-        else:
-            say(f"{head}: training into {run_dir}")
-            train(cfg, run_dir=run_dir, overwrite=True, quiet=quiet)
+        train_or_reuse(f"[{i}/{len(plans)}] {arm.name} seed {seed}", cfg, run_dir, say=say, quiet=quiet)
         done[arm.key].append(run_dir)
     return done
 
