@@ -2,6 +2,7 @@
 
     python benchmarks/ablations.py run --epochs 1 --seeds 3     train every pair, write the results, the page
     python benchmarks/ablations.py run --only resnet,senet      some families (their results replace the old)
+    python benchmarks/ablations.py run --only nin:batch_size    one ablation (parallel processes: one each)
     python benchmarks/ablations.py page                         the page from the committed results only
     python benchmarks/ablations.py page --check                 exit 1 if docs/ablations.md is not that page
 
@@ -158,12 +159,21 @@ def _setup(data: dict[str, Any]) -> str:
 # Running the pairs
 
 
+def select(only: str | None) -> list[Ablation]:
+    """``--only``'s ablations: families (``resnet,senet``) or single switches (``nin:batch_size``)."""
+    from cnnzoo.report.ablations import ablations_of
+
+    if not only:
+        return list(ABLATIONS)
+    return [a for item in only.split(",") for a in ablations_of(*item.strip().split(":", 1))]
+
+
 def run(args: argparse.Namespace) -> None:
     from _common import command, machine
 
-    from cnnzoo.report.ablations import ablate, ablations_of
+    from cnnzoo.report.ablations import ablate
 
-    chosen = list(ABLATIONS) if not args.only else [a for f in args.only.split(",") for a in ablations_of(f)]
+    chosen = select(args.only)
     overrides = {"train.epochs": args.epochs, "data.data_dir": args.data_dir, "train.device": args.device,
                  "data.offline": True if args.offline else None}
     results_dir = Path(args.results)
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="train every ablation pair, write the result files and the page")
     r.add_argument("--epochs", type=int, default=1, help="epochs of every run (reduced for a CPU; default 1)")
     r.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
-    r.add_argument("--only", metavar="A,B", help="only these families")
+    r.add_argument("--only", metavar="A,B", help="only these families, or FAMILY:SWITCH for one ablation (nin:batch_size)")
     r.add_argument("--work", default="runs/ablations", help="where the runs go (resumable)")
     r.add_argument("--data-dir", help="where Fashion-MNIST is")
     r.add_argument("--device", help="auto, cpu, cuda")

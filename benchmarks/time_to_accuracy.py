@@ -9,7 +9,8 @@ the time from launching the command to its exit, as a user's stopwatch would see
 torch start-up, data loading, training, every validation, the final test, plots). The trainer's own
 ``wall_time_s`` (from the start of training setup) and ``train_time_s`` (training and validation
 epochs only) are kept too. Test accuracy is ``summary.json``'s ``test_acc`` (the weights the recipe's
-``train.test_weights`` names). Writes benchmarks/results/time_to_accuracy.json (merged by recipe).
+``train.test_weights`` names); each run keeps its per-epoch ``history`` (the run's metrics.jsonl rows,
+which the lesson pages draw as training curves). Writes benchmarks/results/time_to_accuracy.json (merged by recipe).
 
 Targets (CPU, this machine): 93% test accuracy on Fashion-MNIST within 5 minutes from the
 command's start, and at least 94% from a run of at most 10 minutes. On one H100: 94% in 10 s.
@@ -62,6 +63,9 @@ def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), 
         if proc.returncode != 0:
             raise SystemExit(f"{recipe} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
         summary = json.loads((out / "summary.json").read_text())
+        metrics = out / "metrics.jsonl"
+        history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] \
+            if metrics.is_file() else []
     shown = " ".join(a if a != str(out) else "<run dir>" for a in args)
     shown = shown.replace(str(path), str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
     return {"recipe": recipe, "command": f"cnnzoo {shown}", "wall_s": round(wall, 1),
@@ -69,7 +73,8 @@ def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), 
             "epochs": summary.get("epochs"), "steps": summary.get("steps"),
             "trainer_wall_s": summary.get("wall_time_s"), "train_time_s": summary.get("train_time_s"),
             "model": summary.get("model"), "device": summary.get("device"),
-            "peak_memory_mb": summary.get("peak_memory_mb"), "load_before": load0, "load_after": loadavg()}
+            "peak_memory_mb": summary.get("peak_memory_mb"), "load_before": load0, "load_after": loadavg(),
+            "history": history}
 
 
 def main() -> None:

@@ -21,3 +21,6 @@ def test_runner_reports_wall_time_and_test_accuracy(tmp_path, monkeypatch, fashi
     # the stopwatch starts before the process does: it covers the trainer's own wall time
     assert r["wall_s"] >= r["trainer_wall_s"] > 0
     assert r["command"].startswith("cnnzoo train --config ") and "--offline" in r["command"]
+    # the per-epoch history the lesson pages draw as curves: one metrics.jsonl row per epoch
+    assert [row["epoch"] for row in r["history"]] == [1]
+    assert {"train_loss", "lr"} <= set(r["history"][0])

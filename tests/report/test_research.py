@@ -245,6 +245,13 @@ def _page_script():
     return module
 
 
+def test_ablations_script_selects_families_and_single_switches():
+    select = _page_script().select
+    assert [a.key for a in select("nin:batch_size")] == ["nin-batch_size"]
+    assert [a.key for a in select("vgg, resnet")] == ["vgg-batch_norm", "vgg-init", "resnet-residual"]
+    assert len(select(None)) == len(ABLATIONS)
+
+
 def test_committed_ablations_page_is_what_the_committed_results_give(capsys):
     assert _page_script().main(["page", "--check"]) == 0, capsys.readouterr().out
 
