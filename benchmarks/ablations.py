@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="train every ablation pair, write the result files and the page")
     r.add_argument("--epochs", type=int, default=1, help="epochs of every run (reduced for a CPU; default 1)")
     r.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
-    r.add_argument("--only", metavar="A,B", help="only these families, or FAMILY:SWITCH for one ablation (nin:batch_size)")
+    r.add_argument("--only", metavar="A,B",
+                   help="only these families, or FAMILY:SWITCH for one ablation (nin:batch_size)")
     r.add_argument("--work", default="runs/ablations", help="where the runs go (resumable)")
     r.add_argument("--data-dir", help="where Fashion-MNIST is")
     r.add_argument("--device", help="auto, cpu, cuda")

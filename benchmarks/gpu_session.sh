@@ -15,18 +15,20 @@
 # processes until PHASE2_SECONDS (default 200) have passed: recipes at full length for their
 # per-epoch curves, candidates of the frontier recipes, the ablation pairs.
 # Everything lands in $OUT: session.log, gpu_tests.log, gpu_targets.json and runs.tar.gz (every
-# run's summary.json and metrics.jsonl, every ablation result); benchmarks/collect_gpu_runs.py
-# turns runs.tar.gz into the committed result files.
+# run's summary.json and metrics.jsonl, every ablation pair's result file in ablation-results/, in
+# the format benchmarks/ablations.py page reads).
 #
-# Fashion-MNIST travels in .carry/datasets/fashion-mnist (git-ignored; a copy of
-# /usr/share/datasets/fashion-mnist), since the GPU machine has no network.
+# On a machine without network, Fashion-MNIST travels in .carry/datasets/fashion-mnist (git-ignored;
+# `mkdir -p .carry/datasets && cp -r /usr/share/datasets/fashion-mnist .carry/datasets/`), which
+# is then searched instead of the system folders.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
 PHASE2=${1:-200}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-export CNNZOO_SYSTEM_DATA="$PWD/.carry/datasets" CNNZOO_BENCH_RESULTS="$OUT"
+export CNNZOO_BENCH_RESULTS="$OUT"
+if [ -d .carry/datasets ]; then export CNNZOO_SYSTEM_DATA="$PWD/.carry/datasets"; fi
 PY=${PYTHON:-python3}
 T0=$(date +%s)
 LOG="$OUT/session.log"

@@ -503,16 +503,21 @@ def _render_gpu(gpu: dict[str, Any] | None, w: Any) -> None:
     w("")
     if not gpu:
         w("**Not measured: no GPU was available in the session that wrote these benchmarks.** "
-          "On a machine with a CUDA GPU (the GPU image has torchvision), one command measures them and "
-          "re-renders this page:")
+          "On a machine with a CUDA GPU (the GPU image has torchvision), one prepared script runs every GPU "
+          "check and measurement in about ten minutes; this page is then re-rendered from its results:")
         w("")
-        w("```\npython benchmarks/gpu_targets.py --recipe <fast GPU recipe in configs/>\n"
-          "python benchmarks/run_all.py --render-only\n```")
+        w("```\nOUT=/tmp/gpu-out bash benchmarks/gpu_session.sh   # see its header for the data it needs\n"
+          "cp /tmp/gpu-out/gpu_targets.json benchmarks/results/ && python benchmarks/run_all.py --render-only\n```")
         w("")
-        w("It times Fashion-MNIST to 94% with `cnnzoo train --config configs/<recipe>.yaml --device cuda` (wall "
-          "from the command's start), the classic-loop ratio on the GPU (resnet18, 1x28x28, batch 128), and "
-          "ResNet-50 at 3x224x224 against torchvision's `resnet50` in a plain loop (fp32 with PyTorch's default "
-          "flags, and with bf16 autocast + channels_last).")
+        w("Phase 1, on a quiet GPU: the CUDA tests (`pytest -m gpu tests/gpu`: fp32, bf16 and fp16 training, "
+          "resume with EMA and channels_last, `torch.compile`, torchrun with NCCL, export and predict of a GPU "
+          "run, `cnnzoo bench`, parity with the installed torchvision and timm computed on the GPU in float64); "
+          "`benchmarks/gpu_targets.py`, which times Fashion-MNIST to 94% with `configs/fmnist-94-10min.yaml` "
+          "(wall from the command's start), the classic-loop ratio on the GPU (resnet18, 1x28x28, batch 128), "
+          "and ResNet-50 at 3x224x224 against torchvision's `resnet50` in a plain loop (fp32 with PyTorch's "
+          "default flags, and with bf16 autocast + channels_last) and compiled; the speedrun recipe three times. "
+          "Phase 2, accuracy only: the jobs of `benchmarks/gpu_jobs.txt` in parallel processes (frontier "
+          "candidates, the ablation pairs, every lesson recipe at full length for its curves).")
         w("")
         return
     w(f"{_conditions(gpu)}. Machine: {_machine_line(gpu['machine'])}.")

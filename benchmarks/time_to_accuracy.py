@@ -68,7 +68,10 @@ def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), 
             if metrics.is_file() else []
     shown = " ".join(a if a != str(out) else "<run dir>" for a in args)
     shown = shown.replace(str(path), str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
-    return {"recipe": recipe, "command": f"cnnzoo {shown}", "wall_s": round(wall, 1),
+    from recipes_table import recipe_digest
+
+    return {"recipe": recipe, "recipe_sha256": recipe_digest(path), "command": f"cnnzoo {shown}",
+            "wall_s": round(wall, 1),
             "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
             "epochs": summary.get("epochs"), "steps": summary.get("steps"),
             "trainer_wall_s": summary.get("wall_time_s"), "train_time_s": summary.get("train_time_s"),
