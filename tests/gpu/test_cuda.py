@@ -83,7 +83,8 @@ def test_a_gpu_run_exports_and_predicts(fashion_dir, tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 0
     from cnnzoo import load_run
 
-    images = torch.rand(4, 1, 28, 28)
+    images = [torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
+              for i in range(4)]
     on_gpu = load_run(run, device=DEVICE).predict(images)
     on_cpu = load_run(run, device="cpu").predict(images)
     assert [p.label for p in on_gpu] == [p.label for p in on_cpu]
