@@ -118,6 +118,10 @@ def _machine(m: dict) -> str:
     return cpu
 
 
+def _pct(acc: float | None) -> str:
+    return "?" if acc is None else f"{100 * acc:.2f}%"
+
+
 def _curves_run(record: dict | None) -> tuple[int, dict] | None:
     """(index, run) of the run whose curves the page shows: of the runs that hold a per-epoch
     history, the one with the median test accuracy (the lower one of an even count)."""
@@ -202,7 +206,7 @@ def _recipe_section(lesson: Lesson, model: str, kwargs: dict) -> str:
         which = "its only run" if n == 1 else f"run {i + 1} of {n}, the one with the median test accuracy"
         parts += [(f"Loss and accuracy after each epoch, on the training images and on the validation images "
                    f"held out of them, and the learning rate at each epoch's end: {which} "
-                   f"({100 * run['test_acc']:.2f}% test accuracy, {len(run['history'])} epochs), recorded in "
+                   f"({_pct(run.get('test_acc'))} test accuracy, {len(run['history'])} epochs), recorded in "
                    "[`benchmarks/results/time_to_accuracy.json`](../../benchmarks/results/time_to_accuracy.json) "
                    f"(its `history`: the rows of the run's `metrics.jsonl`). Measured on {_machine(m)}, device "
                    f"`{run.get('device', '?')}`, torch {m.get('torch', '?')}, {m.get('date', '?')}, by "
