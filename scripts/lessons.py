@@ -4,8 +4,10 @@ Everything on a page comes from the code and from committed results, nothing is 
 the problem and the idea are the family module's docstring; the pictures are drawn from the models
 by ``cnnzoo draw`` (cnnzoo.report.draw) into docs/zoo/img/; the shape walk-through is the same
 trace at 1x28x28 and 3x224x224; the recipe is configs/<seed>.yaml, and what it measured is its
-header and benchmarks/results/time_to_accuracy.json (per-epoch curves only where a committed result
-holds a history). tests/report/test_lessons.py regenerates everything in memory and compares.
+header and benchmarks/results/time_to_accuracy.json; the training curves are drawn from the per-epoch
+history (the rows of the run's metrics.jsonl) that a committed result of that file holds, with the
+machine, device and command that produced it. tests/report/test_lessons.py regenerates everything
+in memory and compares.
 
     python scripts/lessons.py            # rewrite the pages and pictures
     python scripts/lessons.py --check    # exit 1 if any is stale
@@ -50,6 +52,10 @@ LESSONS = (
     Lesson("mlpmixer", "mixer", (("mixer_b16", "MixerBlock"),)),
     Lesson("mobilenet", "mobilenet", (("mobilenet_v2", "InvertedResidual"),
                                       ("mobilenet_v1", "DepthwiseSeparable"))),
+    Lesson("resnext", "resnext", (("resnext50_32x4d", "Bottleneck"),)),
+    Lesson("wrn", "wide_resnet", (("wrn28_10", "WideBasic"),)),
+    Lesson("squeezenet", "squeezenet", (("squeezenet1_0", "Fire"),)),
+    Lesson("shufflenet", "shufflenet", (("shufflenet_v2_x1_0", "ShuffleUnit"),)),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)
@@ -102,6 +108,28 @@ def _runs(seed: str) -> dict | None:
     if not RESULTS.is_file():
         return None
     return json.loads(RESULTS.read_text(encoding="utf-8")).get("recipes", {}).get(seed)
+
+
+def _machine(m: dict) -> str:
+    """Where a result was measured, in one phrase: the GPU (and its host) or the CPU."""
+    cpu = f"{m.get('cpu', '?')}, {m.get('logical_cpus', '?')} CPUs"
+    if m.get("gpu"):
+        return f"{m['gpu']}" + (f" (CUDA {m['cuda']})" if m.get("cuda") else "") + f", host {cpu}"
+    return cpu
+
+
+def _pct(acc: float | None) -> str:
+    return "?" if acc is None else f"{100 * acc:.2f}%"
+
+
+def _curves_run(record: dict | None) -> tuple[int, dict] | None:
+    """(index, run) of the run whose curves the page shows: of the runs that hold a per-epoch
+    history, the one with the median test accuracy (the lower one of an even count)."""
+    runs = [(i, r) for i, r in enumerate((record or {}).get("runs", [])) if r.get("history")]
+    if not runs:
+        return None
+    ranked = sorted(runs, key=lambda ir: (ir[1].get("test_acc") or 0.0, ir[0]))
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def _rows(diagram) -> list[tuple[str, str, str]]:
@@ -163,17 +191,27 @@ def _recipe_section(lesson: Lesson, model: str, kwargs: dict) -> str:
         parts += ["| runs | test accuracy (median) | epochs | wall time (median) | machine | torch | date |",
                   "|---:|---:|---:|---:|---|---|---|",
                   (f"| {len(runs)} | {100 * acc:.2f}% | {runs[0].get('epochs', '-')} | {wall:.1f} s | "
-                  f"{m.get('cpu', '?')}, {m.get('logical_cpus', '?')} CPUs | {m.get('torch', '?')} | "
-                  f"{m.get('date', '?')} |"), "",
+                  f"{_machine(m)} | {m.get('torch', '?')} | {m.get('date', '?')} |"), "",
                   (f"Recorded in [`benchmarks/results/time_to_accuracy.json`](../../benchmarks/results/"
                   f"time_to_accuracy.json) by `{record.get('command', '?')}`."), ""]
     else:
         parts += ["No committed result records a full run of this recipe yet.", ""]
     parts.append("### Training curves")
     parts.append("")
-    histories = [r["history"] for r in (record or {}).get("runs", []) if r.get("history")]
-    if histories:
-        parts.append(f"![training curves](img/{lesson.family}-curves.png)")
+    shown = _curves_run(record)
+    if shown is not None and record is not None:
+        i, run = shown
+        m = record.get("machine", {})
+        n = len(record.get("runs", []))
+        which = "its only run" if n == 1 else f"run {i + 1} of {n}, the one with the median test accuracy"
+        parts += [(f"Loss and accuracy after each epoch, on the training images and on the validation images "
+                   f"held out of them, and the learning rate at each epoch's end: {which} "
+                   f"({_pct(run.get('test_acc'))} test accuracy, {len(run['history'])} epochs), recorded in "
+                   "[`benchmarks/results/time_to_accuracy.json`](../../benchmarks/results/time_to_accuracy.json) "
+                   f"(its `history`: the rows of the run's `metrics.jsonl`). Measured on {_machine(m)}, device "
+                   f"`{run.get('device', '?')}`, torch {m.get('torch', '?')}, {m.get('date', '?')}, by "
+                   f"`{record.get('command', '?')}`, which ran `{run.get('command', '?')}`."), "",
+                  f"![training curves of {run.get('model', lesson.seed)}](img/{lesson.family}-curves.png)"]
     else:
         parts.append("No committed result holds this recipe's per-epoch history (time_to_accuracy.json keeps "
                      "each run's final accuracy and time only), so no curves are shown here. Every "
@@ -214,7 +252,11 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
         for bmodel, cls in lesson.blocks:
             d = diagram(bmodel, None, None, block=cls)
             name = f"{fam}-{cls.lower()}.svg"
-            parts += [(f"`{cls}`, the first one in `{bmodel}` at its design input, opened "
+            # the block --block opens: the first of its class, or the first of the paper's figure's form
+            path = re.search(r"\(module ([^)]+)\)", d.subtitle[0])
+            which = "the first one" if d.subtitle[0].startswith("the first") or not path else \
+                f"the one at module `{path.group(1)}`"
+            parts += [(f"`{cls}`, {which} in `{bmodel}` at its design input, opened "
                       f"(`cnnzoo draw {bmodel} --block {cls}`):"), "", f"![{cls}]({picture(name, d)})", ""]
     else:
         parts += [(f"`{model}` has no repeated block of its own: its layers are the lesson, so the whole network "
@@ -232,18 +274,24 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
               "(see [models.md](../models.md))."), "", walkthrough(model), ""]
     parts += ["## The recipe", "", _recipe_section(lesson, model, kwargs)]
     parts += _ablation_section(fam)
-    record = _runs(lesson.seed)
-    histories = [r["history"] for r in (record or {}).get("runs", []) if r.get("history")]
-    if histories:
-        import tempfile
-
-        from cnnzoo.report import plots
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "curves.png"
-            plots.curves(histories[0], path, title=f"{model}: configs/{lesson.seed}.yaml")
-            images[f"{fam}-curves.png"] = path.read_bytes()
+    shown = _curves_run(_runs(lesson.seed))
+    if shown is not None:
+        images[f"{fam}-curves.png"] = curves_png(shown[1], lesson.seed)
     return "\n".join(parts).rstrip() + "\n", images
+
+
+def curves_png(run: dict, seed: str) -> bytes:
+    """The training curves of one run of time_to_accuracy.json (its ``history``), drawn by the run
+    directory's own plot (cnnzoo.report.plots.curves): loss, accuracy and learning rate per epoch."""
+    import tempfile
+
+    from cnnzoo.report import plots
+
+    title = f"{run.get('model', seed)}: configs/{seed}.yaml, {run.get('device', '?')}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "curves.png"
+        plots.curves(run["history"], path, title=title)
+        return path.read_bytes()
 
 
 def _ablation_section(fam: str) -> list[str]:
@@ -272,8 +320,10 @@ def index() -> str:
     rows = ["# The zoo, one lesson per family", "",
             "<!-- Generated by scripts/lessons.py; do not edit. -->", "",
             ("Each page: the problem and the idea, the key block and the whole network drawn from the code, "
-            "the shapes at 28 and 224 px, the recipe and what it measured, and the commands to try it."), "",
-            "| family | seed name | lesson |", "|---|---|---|"]
+            "the shapes at 28 and 224 px, the recipe and what it measured, its training curves where a committed "
+            "result holds them, and the commands to try it. The first eleven are the seed's families; the rest "
+            "followed them."), "",
+            "| family | recipe (`cnnzoo train --model NAME`) | lesson |", "|---|---|---|"]
     for lesson in LESSONS:
         first, _ = _docstring_md(lesson.family)
         name = re.split(r":| \(|, taught", first)[0].rstrip(".")

@@ -210,3 +210,59 @@ def test_draw_shows_what_a_recipe_or_a_config_trains(tmp_path, capsys):
     cfg.write_text("model:\n  name: resnet18\n  kwargs:\n    width_mult: 0.25\ndata:\n  dataset: fashion-mnist\n")
     assert main(["draw", str(cfg), "--out", str(tmp_path / "c.svg")]) == 0
     assert f"{quarter:,} parameters" in (tmp_path / "c.svg").read_text()
+
+
+# -- the families added after the seed: their blocks, named and counted as in the papers ----------
+
+
+def test_squeezenet_shows_the_papers_fire_modules_and_their_two_expand_branches():
+    for shape in ((3, 224, 224), (1, 28, 28)):
+        words = texts(diagram("squeezenet1_0", shape).svg())
+        fires = [w for w in words if w.startswith("Fire")]
+        assert fires == ["Fire ×2 (fire2–fire3)", "Fire (fire4)", "Fire (fire5)", "Fire ×2 (fire6–fire7)",
+                         "Fire (fire8)", "Fire (fire9)"]
+        assert "squeeze 1×1, 16 → expand 1×1, 64 | 3×3, 64" in words
+        assert words.count("3×3 max-pool, stride 2") == (3 if shape[1] == 224 else 2)   # no stem pool at 28 px
+        assert any(w.endswith("1×1 conv, 10 · ReLU") or w.endswith("1×1 conv, 1000 · ReLU") for w in words)
+    opened = texts(diagram("squeezenet1_0", block="Fire").svg())
+    assert {"squeeze: 1×1 conv, 16 · ReLU", "expand: 1×1 conv, 64 · ReLU", "expand: 3×3 conv, 64 · ReLU",
+            "concat"} <= set(opened)
+
+
+def test_shufflenet_v2_shows_the_downsampling_unit_then_the_split_units_of_each_stage():
+    words = texts(diagram("shufflenet_v2_x1_0").svg())
+    units = [w for w in words if w.startswith("ShuffleUnit")]
+    assert units == ["ShuffleUnit, stride 2", "ShuffleUnit ×3", "ShuffleUnit, stride 2", "ShuffleUnit ×7",
+                     "ShuffleUnit, stride 2", "ShuffleUnit ×3"]                 # paper Table 5: 4, 8, 4 units
+    assert ["28×28×116", "14×14×232", "7×7×464"] == sorted({w for w in words if re.fullmatch(
+        r"28×28×116|14×14×232|7×7×464", w)}, key=words.index)
+    # the head averages with x.mean((2, 3)): a global average pool, not a flatten
+    assert "global average pool" in words and "flatten" not in words
+    opened = texts(diagram("shufflenet_v2_x1_0", depth=2).svg())
+    assert opened.count("channel split: 2 halves of 58") == 1 and "identity" in opened
+    assert opened.count("channel shuffle (2 groups)") == 6 and opened.count("concat") == 6 + 1   # and the legend
+    assert "3×3 depthwise conv, stride 2 · BN" in opened
+
+
+def test_wide_resnet_shows_groups_of_pre_activation_wide_blocks():
+    words = texts(diagram("wrn28_10").svg())
+    assert [w for w in words if w.startswith("WideBasic")] == ["WideBasic ×4"] * 3      # (28 - 4) / 6 = 4
+    assert "BN · ReLU → 3×3, 160 → BN · ReLU → 3×3, 160" in words
+    assert words.count("+") == 3 + 1 and "BN · ReLU" in words                            # the head's F.relu
+    block = texts(diagram("wrn28_10", block="WideBasic").svg())
+    assert block[:3] == ["WideBasic, in wrn28_10", "a WideBasic of wrn28_10 (module stages.0.1) at input "
+                         "3×32×32: 461,440 parameters", "output"]
+    assert block.count("BN · ReLU") == 2 and "identity" in block and "+" in block
+    opened = texts(diagram("wrn16_8", depth=2).svg())
+    assert "1×1 conv, 256, stride 2" in opened and "first block only" in opened
+
+
+def test_resnext_shows_the_cardinality_of_its_grouped_bottlenecks():
+    words = texts(diagram("resnext50_32x4d").svg())
+    assert [w for w in words if w.startswith("Bottleneck")] == ["Bottleneck ×3", "Bottleneck ×4",
+                                                                "Bottleneck ×6", "Bottleneck ×3"]
+    assert "1×1, 128 → 3×3, 128, 32 groups → 1×1, 256" in words
+    assert [w for w in words if w.startswith("cardinality")] == [
+        f"cardinality 32: 32 paths of {d} channels in the 3×3" for d in (4, 8, 16, 32)]
+    assert "3×3 conv, 128, 32 groups · BN · ReLU" in texts(diagram("resnext50_32x4d", block="Bottleneck").svg())
+    assert not any("groups" in w or "cardinality" in w for w in texts(diagram("resnet50").svg()))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "lessons.py"
@@ -32,7 +35,10 @@ def test_lesson_pages_and_pictures_are_current():
 
 def test_every_seed_family_has_a_page_with_its_pictures_commands_and_recipe():
     lessons = _load()
-    assert len(lessons.LESSONS) == 11
+    # the seed's eleven families first, then the families added after it (issue 21)
+    assert [lesson.seed for lesson in lessons.LESSONS[:11]] == [
+        "cnn", "alexnet", "vgg", "nin", "googlenet", "batchnorm", "resnet", "densenet", "senet", "mlpmixer",
+        "mobilenet"]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for lesson in lessons.LESSONS:
         page = ROOT / "docs" / "zoo" / f"{lesson.family}.md"
@@ -54,3 +60,59 @@ def test_the_walkthrough_lines_up_both_sizes():
     table = _load().walkthrough("resnet18")
     assert "| Stem | 56×56×64 | 28×28×64 (Stem (small-image)) |" in table
     assert "| BasicBlock ×2 | 7×7×512 | 4×4×512 |" in table
+
+
+def _synthetic_results(tmp_path, history: bool):
+    """A time_to_accuracy.json for the `cnn` recipe, as benchmarks/time_to_accuracy.py writes it on a GPU
+    machine: three runs, each with the rows of its metrics.jsonl as `history` (or without them)."""
+    import json
+
+    def run(acc, i):
+        rows = [{"epoch": e, "step": 422 * e, "train_loss": 1.2 / e, "train_acc": 0.80 + 0.02 * e,
+                 "val_loss": 0.9 / e + 0.1, "val_acc": 0.82 + 0.015 * e + 0.001 * i, "lr": 0.1 / e,
+                 "epoch_time_s": 1.5, "samples_per_s": 36000.0} for e in range(1, 6)]
+        r = {"recipe": "cnn", "command": "cnnzoo train --config configs/cnn.yaml --offline --quiet --out <run dir>",
+             "wall_s": 9.0 + i, "test_acc": acc, "best_val_acc": acc, "epochs": 5, "steps": 2110,
+             "model": "convnet", "device": "cuda (NVIDIA H100 80GB HBM3), bf16, channels_last"}
+        return dict(r, history=rows) if history else r
+
+    record = {"runs": [run(0.912, 0), run(0.915, 1), run(0.910, 2)],
+              "command": "python benchmarks/time_to_accuracy.py cnn --repeats 3 --device cuda",
+              "machine": {"cpu": "Intel Xeon", "logical_cpus": 16, "torch": "2.13.0+cu128",
+                          "gpu": "NVIDIA H100 80GB HBM3", "cuda": "12.8", "date": "2026-11-28 09:00 UTC"}}
+    path = tmp_path / "time_to_accuracy.json"
+    path.write_text(json.dumps({"recipes": {"cnn": record}}))
+    return path
+
+
+def test_a_result_with_history_draws_the_training_curves_and_says_where_they_were_measured(tmp_path, monkeypatch):
+    lessons = _load()
+    cnn = next(lesson for lesson in lessons.LESSONS if lesson.seed == "cnn")
+    monkeypatch.setattr(lessons, "RESULTS", _synthetic_results(tmp_path, history=True))
+    text, images = lessons.render(cnn)
+    png = images.get("convnet-curves.png")
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n", "the curves image is missing"
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.size[0] > 2 * im.size[1] > 600          # loss, accuracy and learning rate side by side
+        grey = im.convert("L")
+        assert grey.getextrema()[0] < 80                   # lines and text were drawn
+    assert "![training curves of convnet](img/convnet-curves.png)" in text
+    # the run shown is the median one (91.2% of 91.0, 91.2, 91.5), and the page says where and how it ran
+    assert "run 1 of 3, the one with the median test accuracy (91.20% test accuracy, 5 epochs)" in text
+    assert "NVIDIA H100 80GB HBM3 (CUDA 12.8), host Intel Xeon, 16 CPUs" in text
+    assert "device `cuda (NVIDIA H100 80GB HBM3), bf16, channels_last`" in text
+    assert "by `python benchmarks/time_to_accuracy.py cnn --repeats 3 --device cuda`" in text
+    assert "No committed result holds" not in text
+    # the same history draws the same bytes (the page's test compares them)
+    assert lessons.render(cnn)[1]["convnet-curves.png"] == png
+    # and the run record's table names the GPU, not only the host
+    assert "| 3 | 91.20% | 5 | 10.0 s | NVIDIA H100 80GB HBM3 (CUDA 12.8), host Intel Xeon, 16 CPUs |" in text
+
+
+def test_a_result_without_history_draws_no_curves_and_says_so(tmp_path, monkeypatch):
+    lessons = _load()
+    cnn = next(lesson for lesson in lessons.LESSONS if lesson.seed == "cnn")
+    monkeypatch.setattr(lessons, "RESULTS", _synthetic_results(tmp_path, history=False))
+    text, images = lessons.render(cnn)
+    assert "convnet-curves.png" not in images and "img/convnet-curves.png" not in text
+    assert "No committed result holds this recipe's per-epoch history" in text

@@ -5,10 +5,11 @@ device (shapes without storage, so VGG at 224 px costs milliseconds) with hooks 
 and records the calls: which module ran, inside which, in what order, with what output shape.
 :func:`build` turns that call tree into a small picture language, recognising the paper's blocks
 by their class (BasicBlock, Bottleneck, Inception, DenseBlock, DenseLayer, Transition,
-SqueezeExcite, InvertedResidual, DepthwiseSeparable, MixerBlock, VGGBlock, NiNBlock, ...) and
-drawing the paths that make each family what it is: the skip and the addition (ResNet,
-MobileNetV2, Mixer), the concatenation (DenseNet), the parallel branches (Inception), the gate
-(SE). Consecutive blocks of one kind with one output shape collapse into one box with their count
+SqueezeExcite, InvertedResidual, DepthwiseSeparable, MixerBlock, VGGBlock, NiNBlock, Fire,
+ShuffleUnit, WideBasic, ...) and drawing the paths that make each family what it is: the skip and
+the addition (ResNet, Wide ResNet, MobileNetV2, Mixer), the concatenation (DenseNet), the parallel
+branches (Inception, SqueezeNet's Fire, ShuffleNet's split), the gate (SE), the groups (ResNeXt).
+Consecutive blocks of one kind with one output shape collapse into one box with their count
 (``Bottleneck ×6``); ``depth`` opens blocks to show their layers. The column on the right gives
 the output shape after each step (``56×56×256``, height × width × channels) and its parameters.
 
@@ -205,6 +206,8 @@ def layer_label(m: Any) -> str:
         k, s = _pair(m.kernel_size), _pair(m.stride)
         if m.groups > 1 and m.groups == m.in_channels == m.out_channels:
             text = f"{k}×{k} depthwise conv"
+        elif m.groups > 1:          # ResNeXt's cardinality, AlexNet's two GPUs
+            text = f"{k}×{k} conv, {m.out_channels}, {m.groups} groups"
         else:
             text = f"{k}×{k} conv, {m.out_channels}"
         return text + (f", stride {s}" if s > 1 else "")
@@ -312,6 +315,8 @@ PALETTE = {
     "mobile": ("#fff0c4", "#b08a12"),
     "vgg": ("#dfe5fa", "#4a5fb0"),
     "nin": ("#e2f0fa", "#3a84a8"),
+    "fire": ("#f9e0d9", "#b65b43"),
+    "shuffle": ("#e5f2d4", "#5d8f2b"),
     "block": ("#eeeeee", "#777777"),
 }
 
@@ -319,7 +324,14 @@ BLOCK_KINDS = {
     "BasicBlock": "residual", "Bottleneck": "residual", "Inception": "inception", "InceptionAux": "linear",
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
-    "VGGBlock": "vgg", "NiNBlock": "nin",
+    "VGGBlock": "vgg", "NiNBlock": "nin", "Fire": "fire", "ShuffleUnit": "shuffle", "WideBasic": "residual",
+}
+
+# Activations a model applies as functions in its forward (F.relu, torch.relu), which the trace of
+# modules cannot see: (model class, module path) -> the activation after that module.
+FUNCTIONAL_ACTS = {
+    ("WideResNet", "norm"): "ReLU",            # F.relu(self.norm(...)): the last blocks' pre-activation
+    ("SqueezeNet", "classifier"): "ReLU",      # torch.relu(self.classifier(...)) before the pooling
 }
 
 # Plain containers: their calls are spliced into the parent's column.
@@ -363,6 +375,10 @@ def _residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     convs = [layer_label(x.module).replace(" conv", "") for x in _leaves(first)
              if x.cls == "Conv2d" and ".shortcut" not in x.name]
     lines = [" → ".join(convs)]
+    grouped = [x.module for x in _leaves(first) if x.cls == "Conv2d" and x.module.groups > 1]
+    if grouped:
+        g = grouped[0]
+        lines.append(f"cardinality {g.groups}: {g.groups} paths of {g.out_channels // g.groups} channels in the 3×3")
     se = [x for x in first.children if x.cls == "SqueezeExcite"]
     if se:
         rd = se[0].module.fc1.out_features
@@ -401,13 +417,56 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
     return f"InvertedResidual{count}", lines, "add" if skips else None
 
 
+def _fire_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """SqueezeNet's Fire: the squeeze, then the two expand branches side by side."""
+    m, n = calls[0].module, len(calls)
+    e1, e3 = m.expand1x1.out_channels, m.expand3x3.out_channels
+    return (f"Fire{f' ×{n}' if n > 1 else ''}",
+            [f"squeeze 1×1, {m.squeeze.out_channels} → expand 1×1, {e1} | 3×3, {e3}",
+             f"the two expand branches concatenated: {e1 + e3} channels"], None)
+
+
+def _shuffle_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A ShuffleNet V2 unit: the basic unit (split) or the downsampling unit (two branches)."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    half = m.branch2[-3].out_channels
+    if m.stride > 1:
+        title = f"ShuffleUnit, stride {m.stride}" + (f" ×{n}" if n > 1 else "")
+        return title, [(f"3×3 depthwise/{m.stride} → 1×1, {half} | 1×1, {half} → 3×3 depthwise/{m.stride} → "
+                        f"1×1, {half}"),
+                       f"both branches see the whole input; concat ({2 * half}), channel shuffle"], None
+    return (f"ShuffleUnit{f' ×{n}' if n > 1 else ''}",
+            [f"channel split: identity | 1×1, {half} → 3×3 depthwise → 1×1, {half}",
+             "concat, channel shuffle"], None)
+
+
+def _wide_basic_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A Wide ResNet block: pre-activation, BN-ReLU before each 3×3 conv, the dropout between them."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    drop = f" → dropout {m.drop_rate:g}" if m.drop_rate else ""
+    lines = [f"BN · ReLU → 3×3, {m.conv1.out_channels}" + (f"/{_pair(m.conv1.stride)}" if _pair(m.conv1.stride) > 1
+                                                            else "")
+             + f" → BN · ReLU{drop} → 3×3, {m.conv2.out_channels}"]
+    if m.shortcut is not None:
+        lines.append(f"{'first block: ' if n > 1 else ''}1×1 conv shortcut (of the pre-activated input)")
+    return f"WideBasic{f' ×{n}' if n > 1 else ''}", lines, "add"
+
+
+# The blocks whose summary has a function of its own.
+SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
+             "InvertedResidual": _inverted_residual_summary, "Fire": _fire_summary, "ShuffleUnit": _shuffle_summary,
+             "WideBasic": _wide_basic_summary}
+
+
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     """Title, detail lines and path glyph of a closed block (or a run of them)."""
     first, n = calls[0], len(calls)
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
-    if cls in ("BasicBlock", "Bottleneck"):
-        return _residual_summary(calls)
+    if cls in SUMMARIES:
+        return SUMMARIES[cls](calls)
     if cls == "Inception":
         names = [_googlenet_name(c.name) for c in calls]
         tag = ""
@@ -427,8 +486,6 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return f"DenseLayer{count}", [_steps_text(first)], None
     if cls == "Transition":
         return f"Transition{count}", [_steps_text(first)], None
-    if cls == "InvertedResidual":
-        return _inverted_residual_summary(calls)
     if cls == "DepthwiseSeparable":
         a, b = m[0].conv, m[1].conv
         st = f", stride {_pair(a.stride)}" if _pair(a.stride) > 1 else ""
@@ -463,7 +520,7 @@ def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual"):
+    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual", "WideBasic"):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
     # otherwise the layers must match too (VGG's last small-image block has no pool)
     return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
@@ -472,9 +529,11 @@ def _run_key(c: Call) -> tuple:
 class _Builder:
     """Turns a call tree into the picture language, opening blocks down to ``depth``."""
 
-    def __init__(self, depth: int, small: bool = False) -> None:
+    def __init__(self, depth: int, small: bool = False, model_cls: str = "") -> None:
         self.depth = depth
         self.small = small
+        self.model_cls = model_cls
+        self.paper_names: dict[str, str] = {}   # module path -> the paper's name of the block (fire2 ... fire9)
 
     # A column of calls: collapse runs of one block kind, fold layers into steps.
     def column(self, calls: list[Call], level: int, annotate: bool = True) -> list[Any]:
@@ -506,6 +565,8 @@ class _Builder:
                     items.append(gap)
                 last = group[-1]
                 main = next((g for g in group if g.cls != "Dropout"), group[0])
+                if (act := FUNCTIONAL_ACTS.get((self.model_cls, main.name))) is not None:
+                    label = f"{label} · {act}"
                 items.append(Box(_kind_of_layer(main.module), label,
                                  shape=fmt_shape(last.out_shape) if annotate else None,
                                  params=sum(g.params() for g in group), key=main.name))
@@ -530,7 +591,9 @@ class _Builder:
         if len(prev) == 2 and len(cur) == 1:
             return Box("pool", "average over the tokens", shape=fmt_shape(cur) if annotate else None)
         if len(prev) == 3 and len(cur) == 1 and prev[1] * prev[2] > 1:
-            return Box("small", "flatten", shape=fmt_shape(cur) if annotate else None)
+            # the channels kept: an average over the positions (ShuffleNet's x.mean((2, 3))); else a flatten
+            what = ("pool", "global average pool") if prev[0] == cur[0] else ("small", "flatten")
+            return Box(*what, shape=fmt_shape(cur) if annotate else None)
         return None
 
     def block(self, calls: list[Call], level: int, annotate: bool) -> Any:
@@ -542,6 +605,9 @@ class _Builder:
         if name == "stem" or (_is_container(first)):
             return self.stem(first, annotate)
         title, lines, glyph = _block_summary(calls)
+        names = [self.paper_names.get(c.name, "") for c in calls]
+        if all(names):
+            title += f" ({names[0]})" if len(names) == 1 else f" ({names[0]}–{names[-1]})"
         if level >= self.depth:
             box = Box(kind, title, lines, shape=shape if annotate else None, params=params, key=first.name,
                       glyph=glyph)
@@ -593,13 +659,10 @@ class _Builder:
             if post is None:
                 return skip
             return Seq([skip, Box("small", "ReLU")])
-        if cls == "SqueezeExcite":
-            fc1, act, fc2, gate = m.fc1, m.act, m.fc2, m.gate
-            body = Seq([Box("pool", "squeeze: global average pool"),
-                        Box("linear", f"excite: {layer_label(fc1)} · {layer_label(act)}"),
-                        Box("linear", f"{layer_label(fc2)} · {layer_label(gate)}")])
-            return Skip(body, "mul", label="scale each channel",
-                        shape=fmt_shape(c.out_shape) if annotate else None)
+        opener = {"SqueezeExcite": self._open_se, "Fire": self._open_fire, "ShuffleUnit": self._open_shuffle,
+                  "WideBasic": self._open_wide_basic}.get(cls)
+        if opener is not None:
+            return opener(c, level, annotate, run)
         if cls == "Inception":
             branches = [Seq(self.column([b], level, annotate=False) if not _is_container(b)
                             else self.column(b.children, level, annotate=False)) for b in c.children]
@@ -642,6 +705,51 @@ class _Builder:
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
         # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
         return Seq(self.column(c.children, level, annotate))
+
+
+    def _open_se(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """The SE gate: squeeze, excite, and the multiplication that scales each channel."""
+        m = c.module
+        fc1, act, fc2, gate = m.fc1, m.act, m.fc2, m.gate
+        body = Seq([Box("pool", "squeeze: global average pool"),
+                    Box("linear", f"excite: {layer_label(fc1)} · {layer_label(act)}"),
+                    Box("linear", f"{layer_label(fc2)} · {layer_label(gate)}")])
+        return Skip(body, "mul", label="scale each channel", shape=fmt_shape(c.out_shape) if annotate else None)
+
+    def _open_fire(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """SqueezeNet's Fire: the squeeze, then the 1×1 and 3×3 expand branches, concatenated."""
+        m = c.module
+        expand = [Seq([Box("conv", f"expand: {layer_label(conv)} · ReLU")]) for conv in (m.expand1x1, m.expand3x3)]
+        return Seq([Box("conv", f"squeeze: {layer_label(m.squeeze)} · ReLU"),
+                    Branches(expand, "concat", shape=fmt_shape(c.out_shape) if annotate else None)])
+
+    def _open_shuffle(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """ShuffleNet V2's unit: split, one half transformed, concat, shuffle; or two strided branches."""
+        m, kids = c.module, {x.name.split(".")[-1]: x for x in c.children}
+        shape = fmt_shape(c.out_shape) if annotate else None
+        branch2 = Seq(self.column(kids["branch2"].children, level, annotate=False))
+        shuffle = Box("small", "channel shuffle (2 groups)", shape=shape)
+        if m.stride > 1:
+            branch1 = Seq(self.column(kids["branch1"].children, level, annotate=False))
+            return Seq([Branches([branch1, branch2], "concat"), shuffle])
+        half = m.branch2[0].in_channels
+        return Seq([Box("small", f"channel split: 2 halves of {half}"),
+                    Branches([Seq([Box("small", "identity")]), branch2], "concat"), shuffle])
+
+    def _open_wide_basic(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """Wide ResNet's pre-activation block; a projection reads the pre-activated input."""
+        m = c.module
+        shape = fmt_shape(c.out_shape) if annotate else None
+        convs = [Box("conv", layer_label(m.conv1)),
+                 Box("small", "BN · ReLU" + (f" · dropout {m.drop_rate:g}" if m.drop_rate else "")),
+                 Box("conv", layer_label(m.conv2))]
+        if m.shortcut is None:
+            return Skip(Seq([Box("small", "BN · ReLU"), *convs]), "add", label="identity", shape=shape)
+        others = sum(1 for r in run[1:] if r.module.shortcut is not None)
+        note = ["first block only"] if len(run) > 1 and not others else []
+        # the projection reads the pre-activated input: the side path starts after BN · ReLU
+        return Seq([Box("small", "BN · ReLU"),
+                    Skip(Seq(convs), "add", Box("conv", layer_label(m.shortcut), note), shape=shape)])
 
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:
@@ -706,16 +814,19 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
 
             raise ModelError(f"{name} has no block '{block}'{did_you_mean(block, present)}; "
                              f"its blocks are: {', '.join(present) or 'none'}")
-        b = _Builder(depth + 1)
+        b = _Builder(depth + 1, model_cls=type(model).__name__)
         body = b.open(found, 1, True, [found])
         title_text = _block_summary([found])[0]
         items = [Box("io", "input", shape=fmt_shape(found.in_shape)),
                  Frame(BLOCK_KINDS.get(found.cls, "block"), title_text, body, shape=fmt_shape(found.out_shape),
                        params=found.params())]
-        sub = [(f"the first {found.cls} of {name} (module {found.name}) at input {'×'.join(map(str, input_shape))}: "
+        which = "the first" if found is _find_all(root, found.cls)[0] else ("an" if found.cls[0] in "AEIOU" else "a")
+        sub = [(f"{which} {found.cls} of {name} (module {found.name}) at input {'×'.join(map(str, input_shape))}: "
                f"{found.params():,} parameters")]
         return Diagram(title or f"{found.cls}, in {name}", sub, Seq(items))
-    b = _Builder(depth, small=bool(getattr(model, "small_input", False)))
+    b = _Builder(depth, small=bool(getattr(model, "small_input", False)), model_cls=type(model).__name__)
+    # SqueezeNet's paper numbers its Fire modules after conv1: fire2 ... fire9
+    b.paper_names = {c.name: f"fire{i + 2}" for i, c in enumerate(_find_all(root, "Fire"))}
     items = b.column(root.children, 1)
     head = Box("io", "input", shape=fmt_shape(input_shape), key="input")
     out = Box("io", f"{root.out_shape[0] if root.out_shape else '?'} class scores", key="output")
@@ -741,10 +852,18 @@ def _walk(call: Call):
         yield from _walk(c)
 
 
+def _find_all(root: Call, cls: str) -> list[Call]:
+    return [c for c in _walk(root) if c.cls == cls]
+
+
 def _find(root: Call, cls: str) -> Call | None:
-    """The first block of class ``cls``; of the inverted residuals, the first with its skip."""
+    """The first block of class ``cls``; of the inverted residuals, the first with its skip; of the Wide
+    ResNet blocks, the first with the identity (the pre-activation block of the paper's figure); of the
+    ShuffleNet units, the first basic unit (the channel split of the paper's Figure 3c)."""
     found = [c for c in _walk(root) if c.cls.lower() == cls.lower()]
-    with_skip = [c for c in found if getattr(c.module, "use_residual", False)]
+    with_skip = [c for c in found if getattr(c.module, "use_residual", False)
+                 or (c.cls == "WideBasic" and c.module.shortcut is None)
+                 or (c.cls == "ShuffleUnit" and c.module.stride == 1)]
     return (with_skip or found or [None])[0]
 
 
