@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "zoo"
 IMG = DOCS / "img"
 RESULTS = ROOT / "benchmarks" / "results" / "time_to_accuracy.json"
+CURVES = ROOT / "benchmarks" / "results" / "recipe_curves.json"  # benchmarks/recipe_curves.py
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -122,6 +123,19 @@ def _pct(acc: float | None) -> str:
     return "?" if acc is None else f"{100 * acc:.2f}%"
 
 
+def _curves_record(seed: str) -> tuple[dict | None, str]:
+    """The result whose per-epoch history the page draws, and its file's name: a timed run of
+    time_to_accuracy.json where one holds a history, else recipe_curves.json's run of the recipe."""
+    record = _runs(seed)
+    if _curves_run(record) is not None:
+        return record, RESULTS.name
+    if CURVES.is_file():
+        c = json.loads(CURVES.read_text(encoding="utf-8")).get("recipes", {}).get(seed)
+        if c and c.get("run", {}).get("history"):
+            return {"runs": [c["run"]], "command": c.get("command"), "machine": c.get("machine", {})}, CURVES.name
+    return None, ""
+
+
 def _curves_run(record: dict | None) -> tuple[int, dict] | None:
     """(index, run) of the run whose curves the page shows: of the runs that hold a per-epoch
     history, the one with the median test accuracy (the lower one of an even count)."""
@@ -198,6 +212,7 @@ def _recipe_section(lesson: Lesson, model: str, kwargs: dict) -> str:
         parts += ["No committed result records a full run of this recipe yet.", ""]
     parts.append("### Training curves")
     parts.append("")
+    record, source = _curves_record(lesson.seed)
     shown = _curves_run(record)
     if shown is not None and record is not None:
         i, run = shown
@@ -207,14 +222,14 @@ def _recipe_section(lesson: Lesson, model: str, kwargs: dict) -> str:
         parts += [(f"Loss and accuracy after each epoch, on the training images and on the validation images "
                    f"held out of them, and the learning rate at each epoch's end: {which} "
                    f"({_pct(run.get('test_acc'))} test accuracy, {len(run['history'])} epochs), recorded in "
-                   "[`benchmarks/results/time_to_accuracy.json`](../../benchmarks/results/time_to_accuracy.json) "
+                   f"[`benchmarks/results/{source}`](../../benchmarks/results/{source}) "
                    f"(its `history`: the rows of the run's `metrics.jsonl`). Measured on {_machine(m)}, device "
                    f"`{run.get('device', '?')}`, torch {m.get('torch', '?')}, {m.get('date', '?')}, by "
                    f"`{record.get('command', '?')}`, which ran `{run.get('command', '?')}`."), "",
                   f"![training curves of {run.get('model', lesson.seed)}](img/{lesson.family}-curves.png)"]
     else:
-        parts.append("No committed result holds this recipe's per-epoch history (time_to_accuracy.json keeps "
-                     "each run's final accuracy and time only), so no curves are shown here. Every "
+        parts.append("No committed result holds this recipe's per-epoch history yet (`python "
+                     f"benchmarks/recipe_curves.py {lesson.seed}` records one), so no curves are shown here. Every "
                      f"`cnnzoo train --model {lesson.seed}` run draws its own in `runs/<run>/plots/curves.png` "
                      "and `runs/<run>/report.html`.")
     parts.append("")
@@ -274,7 +289,7 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
               "(see [models.md](../models.md))."), "", walkthrough(model), ""]
     parts += ["## The recipe", "", _recipe_section(lesson, model, kwargs)]
     parts += _ablation_section(fam)
-    shown = _curves_run(_runs(lesson.seed))
+    shown = _curves_run(_curves_record(lesson.seed)[0])
     if shown is not None:
         images[f"{fam}-curves.png"] = curves_png(shown[1], lesson.seed)
     return "\n".join(parts).rstrip() + "\n", images

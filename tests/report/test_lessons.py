@@ -113,6 +113,28 @@ def test_a_result_without_history_draws_no_curves_and_says_so(tmp_path, monkeypa
     lessons = _load()
     cnn = next(lesson for lesson in lessons.LESSONS if lesson.seed == "cnn")
     monkeypatch.setattr(lessons, "RESULTS", _synthetic_results(tmp_path, history=False))
+    monkeypatch.setattr(lessons, "CURVES", tmp_path / "no-recipe-curves.json")
     text, images = lessons.render(cnn)
     assert "convnet-curves.png" not in images and "img/convnet-curves.png" not in text
     assert "No committed result holds this recipe's per-epoch history" in text
+    assert "`python benchmarks/recipe_curves.py cnn` records one" in text
+
+
+def test_curves_come_from_recipe_curves_json_where_no_timed_run_holds_a_history(tmp_path, monkeypatch):
+    """benchmarks/recipe_curves.py's file (runs beside other work: accuracy per epoch, no speed figure)."""
+    import json
+
+    lessons = _load()
+    cnn = next(lesson for lesson in lessons.LESSONS if lesson.seed == "cnn")
+    monkeypatch.setattr(lessons, "RESULTS", _synthetic_results(tmp_path, history=False))
+    (tmp_path / "timed").mkdir()
+    record = json.loads(_synthetic_results(tmp_path / "timed", history=True).read_text())["recipes"]["cnn"]
+    curves = tmp_path / "recipe_curves.json"
+    curves.write_text(json.dumps({"recipes": {"cnn": {"run": record["runs"][1], "machine": record["machine"],
+                                                      "command": "python benchmarks/recipe_curves.py cnn"}}}))
+    monkeypatch.setattr(lessons, "CURVES", curves)
+    text, images = lessons.render(cnn)
+    assert images.get("convnet-curves.png", b"")[:4] == b"\x89PNG"
+    assert "its only run (91.50% test accuracy, 5 epochs)" in text
+    assert "[`benchmarks/results/recipe_curves.json`]" in text
+    assert "by `python benchmarks/recipe_curves.py cnn`" in text
