@@ -319,8 +319,11 @@ BLOCK_KINDS = {
     "BasicBlock": "residual", "Bottleneck": "residual", "Inception": "inception", "InceptionAux": "linear",
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
-    "VGGBlock": "vgg", "NiNBlock": "nin",
+    "VGGBlock": "vgg", "NiNBlock": "nin", "MBConv": "mobile", "FusedMBConv": "mobile",
 }
+# MobileNetV2's inverted residual and EfficientNet's two forms of it: a `block` column and a shortcut
+# where `use_residual`.
+INVERTED_RESIDUALS = ("InvertedResidual", "MBConv", "FusedMBConv")
 
 # Plain containers: their calls are spliced into the parent's column.
 CONTAINERS = ("Sequential", "ModuleList")
@@ -377,10 +380,12 @@ def _residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
 
 
 def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
-    """A MobileNet InvertedResidual."""
+    """A MobileNet InvertedResidual, an EfficientNet MBConv or FusedMBConv."""
     first, n = calls[0], len(calls)
     count = f" ×{n}" if n > 1 else ""
-    leaves = [x for x in _leaves(first) if x.cls in ("ConvBNAct", "SqueezeExcite")]
+    # the block's own steps (not _leaves: that would split the SqueezeExcite into its layers)
+    steps = [x for c in first.children for x in (c.children if _is_container(c) else [c])]
+    leaves = [x for x in steps if x.cls in ("ConvBNAct", "SqueezeExcite")]
     parts = []
     for i, x in enumerate(leaves):
         if x.cls == "SqueezeExcite":
@@ -388,8 +393,11 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
             continue
         conv = x.module.conv
         k = _pair(conv.kernel_size)
+        stride = f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""
         if conv.groups > 1:
-            parts.append(f"{k}×{k} depthwise" + (f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""))
+            parts.append(f"{k}×{k} depthwise{stride}")
+        elif k > 1:   # FusedMBConv: one full convolution in place of expand + depthwise
+            parts.append(f"{k}×{k} {'fused expand' if i < len(leaves) - 1 else 'conv'} {conv.out_channels}{stride}")
         elif i == len(leaves) - 1:
             parts.append(f"1×1 project {conv.out_channels}")
         else:
@@ -398,7 +406,7 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
     lines = [" → ".join(parts)]
     if skips:
         lines.append("skip + add" if skips == n else f"skip + add in {skips} of {n}")
-    return f"InvertedResidual{count}", lines, "add" if skips else None
+    return f"{first.cls}{count}", lines, "add" if skips else None
 
 
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -427,7 +435,7 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return f"DenseLayer{count}", [_steps_text(first)], None
     if cls == "Transition":
         return f"Transition{count}", [_steps_text(first)], None
-    if cls == "InvertedResidual":
+    if cls in INVERTED_RESIDUALS:
         return _inverted_residual_summary(calls)
     if cls == "DepthwiseSeparable":
         a, b = m[0].conv, m[1].conv
@@ -463,7 +471,7 @@ def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual"):
+    if c.cls in ("BasicBlock", "Bottleneck", *INVERTED_RESIDUALS):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
     # otherwise the layers must match too (VGG's last small-image block has no pool)
     return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
@@ -553,7 +561,7 @@ class _Builder:
             return box
         # Open it: one representative drawn inside a frame that carries the count.
         rep = first
-        if first.cls == "InvertedResidual":
+        if first.cls in INVERTED_RESIDUALS:
             rep = next((c for c in calls if c.module.use_residual), first)
         inner_annotate = annotate and len(calls) == 1
         body = self.open(rep, level + 1, inner_annotate, calls)
@@ -609,7 +617,7 @@ class _Builder:
             unit = self.block([layers[0]], level, annotate=False) if level < self.depth else \
                 Box("dense", *_block_summary([layers[0]])[:2])
             return Skip(unit, "concat", label="the layer's input")
-        if cls == "InvertedResidual":
+        if cls in INVERTED_RESIDUALS:
             inner = kids.get("block")
             col = self.column(inner.children if inner else c.children, level, annotate)
             self._rename_mobile(col)
