@@ -50,6 +50,7 @@ LESSONS = (
     Lesson("mlpmixer", "mixer", (("mixer_b16", "MixerBlock"),)),
     Lesson("mobilenet", "mobilenet", (("mobilenet_v2", "InvertedResidual"),
                                       ("mobilenet_v1", "DepthwiseSeparable"))),
+    Lesson("efficientnet", "efficientnet", (("efficientnet_b0", "MBConv"), ("efficientnet_v2_s", "FusedMBConv"))),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)
