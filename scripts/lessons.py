@@ -57,6 +57,7 @@ LESSONS = (
     Lesson("wrn", "wide_resnet", (("wrn28_10", "WideBasic"),)),
     Lesson("squeezenet", "squeezenet", (("squeezenet1_0", "Fire"),)),
     Lesson("shufflenet", "shufflenet", (("shufflenet_v2_x1_0", "ShuffleUnit"),)),
+    Lesson("efficientnet", "efficientnet", (("efficientnet_b0", "MBConv"), ("efficientnet_v2_s", "FusedMBConv"))),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)

@@ -57,6 +57,7 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     "alexnet_owt": ("torchvision", "alexnet", {}, 64),
     **{f"squeezenet1_{v}": ("torchvision", f"squeezenet1_{v}", {}, 64) for v in (0, 1)},
     **{f"shufflenet_v2_{w}": ("torchvision", f"shufflenet_v2_{w}", {}, 64) for w in ("x0_5", "x1_0")},
+    **{f"efficientnet_{v}": ("torchvision", f"efficientnet_{v}", {}, 64) for v in ("b0", "b1", "b2", "b3", "v2_s")},
     **{f"seresnet{d}": ("timm", f"seresnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
     **{f"mixer_{v}": ("timm", f"mixer_{v}_224", {}, 224) for v in ("s16", "s32", "b16", "b32")},
     "mobilenet_v1": ("timm", "mobilenetv1_100", {}, 64),

@@ -1,16 +1,19 @@
 """Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block,
-stochastic depth (DropPath) and the arithmetic of feature-map sizes.
+stochastic depth (DropPath), MobileNetV2's inverted residual, channel rounding and the arithmetic of
+feature-map sizes.
 
 Only what more than one family uses lives here, and a family imports it from here, never from
 another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
 paper's file, where it is the lesson; SqueezeExcite is SENet's lesson (see senet.py's docstring)
-and lives here because MobileNetV3 builds on it too.
+and lives here because MobileNetV3 builds on it too, and InvertedResidual is MobileNetV2's lesson
+(mobilenet.py) and lives here because EfficientNet's MBConv is one (efficientnet.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -96,6 +99,50 @@ def drop_path_rates(rate: float, blocks: int) -> list[float]:
 
         raise ModelError(f"drop_path must be in [0, 1), got {rate}")
     return [rate * i / max(1, blocks - 1) for i in range(blocks)]
+
+
+# Channel counts are rounded to multiples of 8, which hardware handles efficiently.
+DIVISOR = 8
+
+
+def make_divisible(value: float, divisor: int = DIVISOR) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never more than 10% below it
+    (torchvision's ``_make_divisible``: MobileNetV2/V3's and EfficientNet's channel rounding)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class InvertedResidual(nn.Module):
+    """Expand (1x1) -> depthwise (k x k) [-> SE] -> project (1x1, linear), residual if shapes allow.
+
+    MobileNetV2's block (see mobilenet.py's docstring). v2 passes ``expanded = 6 x in_channels``,
+    ``kernel_size=3``, ReLU6, no SE; v3 gives each block its own expansion, kernel, activation and
+    SE; EfficientNet's MBConv is this block with SiLU and an SE in every block. ``se`` builds the
+    squeeze-and-excitation module for the expanded width (None: no SE).
+    """
+
+    def __init__(self, in_channels: int, expanded: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 act: Callable[..., nn.Module] = nn.ReLU6, se: Callable[[int], nn.Module] | None = None,
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1, drop_path: float = 0.0,
+                 depthwise: bool = True) -> None:
+        super().__init__()
+        conv = partial(ConvBNAct, bn_eps=bn_eps, bn_momentum=bn_momentum)
+        layers: list[nn.Module] = []
+        if expanded != in_channels:
+            layers.append(conv(in_channels, expanded, 1, act=act))
+        # depthwise=False (the ablation): a full k x k convolution across all expanded channels
+        layers.append(conv(expanded, expanded, kernel_size, stride, groups=expanded if depthwise else 1, act=act))
+        if se is not None:
+            layers.append(se(expanded))
+        layers.append(conv(expanded, out_channels, 1, act=None))   # linear bottleneck: no activation
+        self.block = nn.Sequential(*layers)
+        self.use_residual = stride == 1 and in_channels == out_channels
+        # stochastic depth acts on the residual branch only, so only where there is a shortcut
+        self.drop_path = DropPath(drop_path) if drop_path > 0 and self.use_residual else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return x + self.drop_path(out) if self.use_residual else out
 
 
 # A spatial step: (kernel, stride, padding) or (kernel, stride, padding, ceil_mode).

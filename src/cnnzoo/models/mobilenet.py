@@ -22,7 +22,8 @@ v3: the same block, with layer sizes found by neural architecture search, the Sq
 Excitation block of senet.py in some blocks (with a hard sigmoid), the cheap *hard-swish*
 activation in the deeper layers, and a leaner head.
 
-The blocks: :class:`DepthwiseSeparable` (v1) and :class:`InvertedResidual` (v2 and v3).
+The blocks: :class:`DepthwiseSeparable` (v1) and :class:`InvertedResidual` (v2 and v3; it lives in
+layers.py because EfficientNet's MBConv is one too).
 
 What we changed, and why:
 
@@ -56,7 +57,7 @@ from torch import nn
 
 from ..errors import ModelError, did_you_mean
 from .base import ZooModel, wants_small_input
-from .layers import ConvBNAct, DropPath, SqueezeExcite, drop_path_rates
+from .layers import ConvBNAct, InvertedResidual, SqueezeExcite, drop_path_rates, make_divisible
 from .registry import Paper, Reference, register_model
 
 PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
@@ -64,16 +65,6 @@ PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile
 PAPER_V2 = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "Sandler et al.", 2018,
                  "https://arxiv.org/abs/1801.04381")
 PAPER_V3 = Paper("Searching for MobileNetV3", "Howard et al.", 2019, "https://arxiv.org/abs/1905.02244")
-
-# Channel counts are rounded to multiples of 8, which hardware handles efficiently.
-DIVISOR = 8
-
-
-def make_divisible(value: float, divisor: int = DIVISOR) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor``, never more than 10% below it."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
 
 class DepthwiseSeparable(nn.Sequential):
     """MobileNetV1's block: 3x3 depthwise conv -> BN -> ReLU, then 1x1 pointwise conv -> BN -> ReLU.
@@ -88,36 +79,6 @@ class DepthwiseSeparable(nn.Sequential):
             return
         super().__init__(ConvBNAct(in_channels, in_channels, 3, stride, groups=in_channels),
                          ConvBNAct(in_channels, out_channels, 1))
-
-
-class InvertedResidual(nn.Module):
-    """Expand (1x1) -> depthwise (k x k) [-> SqueezeExcite] -> project (1x1, linear), residual if shapes allow.
-
-    v2 passes ``expanded = 6 x in_channels``, ``kernel_size=3``, ReLU6, no SE; v3 gives each
-    block its own expansion, kernel, activation and SE choice.
-    """
-
-    def __init__(self, in_channels: int, expanded: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 act: Callable[..., nn.Module] = nn.ReLU6, se: bool = False, bn_eps: float = 1e-5,
-                 bn_momentum: float = 0.1, drop_path: float = 0.0, depthwise: bool = True) -> None:
-        super().__init__()
-        conv = partial(ConvBNAct, bn_eps=bn_eps, bn_momentum=bn_momentum)
-        layers: list[nn.Module] = []
-        if expanded != in_channels:
-            layers.append(conv(in_channels, expanded, 1, act=act))
-        # depthwise=False (the ablation): a full k x k convolution across all expanded channels
-        layers.append(conv(expanded, expanded, kernel_size, stride, groups=expanded if depthwise else 1, act=act))
-        if se:
-            layers.append(SqueezeExcite(expanded, rd_channels=make_divisible(expanded // 4), gate=nn.Hardsigmoid))
-        layers.append(conv(expanded, out_channels, 1, act=None))   # linear bottleneck: no activation
-        self.block = nn.Sequential(*layers)
-        self.use_residual = stride == 1 and in_channels == out_channels
-        # stochastic depth acts on the residual branch only, so only where there is a shortcut
-        self.drop_path = DropPath(drop_path) if drop_path > 0 and self.use_residual else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + self.drop_path(out) if self.use_residual else out
 
 
 class _MobileNet(ZooModel):
@@ -268,6 +229,11 @@ V3_BN: dict[str, Any] = dict(bn_eps=1e-3, bn_momentum=0.01)
 _ACTS = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
+def _v3_squeeze_excite(channels: int) -> SqueezeExcite:
+    """v3's SE: a quarter of the expanded width (rounded to 8) and the cheap hard-sigmoid gate."""
+    return SqueezeExcite(channels, rd_channels=make_divisible(channels // 4), gate=nn.Hardsigmoid)
+
+
 class MobileNetV3(_MobileNet):
     """A hard-swish stem, searched inverted residual blocks (some with SE), a 1x1 conv, a two-layer head."""
 
@@ -290,7 +256,8 @@ class MobileNetV3(_MobileNet):
             if small and stride == 2 and first_stride2:
                 stride, first_stride2 = 1, False
             expanded, out = make_divisible(expanded * width_mult), make_divisible(out * width_mult)
-            layers.append(InvertedResidual(channels, expanded, out, kernel, stride, _ACTS[act], se, **V3_BN))
+            layers.append(InvertedResidual(channels, expanded, out, kernel, stride, _ACTS[act],
+                                           _v3_squeeze_excite if se else None, **V3_BN))
             channels = out
         last_conv = 6 * channels
         layers.append(conv(channels, last_conv, 1, act=nn.Hardswish))

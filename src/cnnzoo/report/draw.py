@@ -325,6 +325,7 @@ BLOCK_KINDS = {
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
     "VGGBlock": "vgg", "NiNBlock": "nin", "Fire": "fire", "ShuffleUnit": "shuffle", "WideBasic": "residual",
+    "MBConv": "mobile", "FusedMBConv": "mobile",
 }
 
 # Activations a model applies as functions in its forward (F.relu, torch.relu), which the trace of
@@ -333,6 +334,9 @@ FUNCTIONAL_ACTS = {
     ("WideResNet", "norm"): "ReLU",            # F.relu(self.norm(...)): the last blocks' pre-activation
     ("SqueezeNet", "classifier"): "ReLU",      # torch.relu(self.classifier(...)) before the pooling
 }
+# MobileNetV2's inverted residual and EfficientNet's two forms of it: a `block` column and a shortcut
+# where `use_residual`.
+INVERTED_RESIDUALS = ("InvertedResidual", "MBConv", "FusedMBConv")
 
 # Plain containers: their calls are spliced into the parent's column.
 CONTAINERS = ("Sequential", "ModuleList")
@@ -393,10 +397,12 @@ def _residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
 
 
 def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
-    """A MobileNet InvertedResidual."""
+    """A MobileNet InvertedResidual, an EfficientNet MBConv or FusedMBConv."""
     first, n = calls[0], len(calls)
     count = f" ×{n}" if n > 1 else ""
-    leaves = [x for x in _leaves(first) if x.cls in ("ConvBNAct", "SqueezeExcite")]
+    # the block's own steps (not _leaves: that would split the SqueezeExcite into its layers)
+    steps = [x for c in first.children for x in (c.children if _is_container(c) else [c])]
+    leaves = [x for x in steps if x.cls in ("ConvBNAct", "SqueezeExcite")]
     parts = []
     for i, x in enumerate(leaves):
         if x.cls == "SqueezeExcite":
@@ -404,8 +410,11 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
             continue
         conv = x.module.conv
         k = _pair(conv.kernel_size)
+        stride = f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""
         if conv.groups > 1:
-            parts.append(f"{k}×{k} depthwise" + (f"/{_pair(conv.stride)}" if _pair(conv.stride) > 1 else ""))
+            parts.append(f"{k}×{k} depthwise{stride}")
+        elif k > 1:   # FusedMBConv: one full convolution in place of expand + depthwise
+            parts.append(f"{k}×{k} {'fused expand' if i < len(leaves) - 1 else 'conv'} {conv.out_channels}{stride}")
         elif i == len(leaves) - 1:
             parts.append(f"1×1 project {conv.out_channels}")
         else:
@@ -414,7 +423,7 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
     lines = [" → ".join(parts)]
     if skips:
         lines.append("skip + add" if skips == n else f"skip + add in {skips} of {n}")
-    return f"InvertedResidual{count}", lines, "add" if skips else None
+    return f"{first.cls}{count}", lines, "add" if skips else None
 
 
 def _fire_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -456,8 +465,8 @@ def _wide_basic_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
 
 # The blocks whose summary has a function of its own.
 SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
-             "InvertedResidual": _inverted_residual_summary, "Fire": _fire_summary, "ShuffleUnit": _shuffle_summary,
-             "WideBasic": _wide_basic_summary}
+             **dict.fromkeys(INVERTED_RESIDUALS, _inverted_residual_summary), "Fire": _fire_summary,
+             "ShuffleUnit": _shuffle_summary, "WideBasic": _wide_basic_summary}
 
 
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -520,7 +529,7 @@ def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual", "WideBasic"):
+    if c.cls in ("BasicBlock", "Bottleneck", *INVERTED_RESIDUALS, "WideBasic"):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
     # otherwise the layers must match too (VGG's last small-image block has no pool)
     return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
@@ -619,7 +628,7 @@ class _Builder:
             return box
         # Open it: one representative drawn inside a frame that carries the count.
         rep = first
-        if first.cls == "InvertedResidual":
+        if first.cls in INVERTED_RESIDUALS:
             rep = next((c for c in calls if c.module.use_residual), first)
         inner_annotate = annotate and len(calls) == 1
         body = self.open(rep, level + 1, inner_annotate, calls)
@@ -672,7 +681,7 @@ class _Builder:
             unit = self.block([layers[0]], level, annotate=False) if level < self.depth else \
                 Box("dense", *_block_summary([layers[0]])[:2])
             return Skip(unit, "concat", label="the layer's input")
-        if cls == "InvertedResidual":
+        if cls in INVERTED_RESIDUALS:
             inner = kids.get("block")
             col = self.column(inner.children if inner else c.children, level, annotate)
             self._rename_mobile(col)

@@ -186,6 +186,18 @@ _SHUFFLENET_V2: tuple[Rule, ...] = (
 )
 
 
+# EfficientNet (B0-B3, V2-S): torchvision's layout is ours; its Conv2dNormActivation (conv, bn, act) is our
+# ConvBNAct(conv, bn), in the stem and head (features.0, features.-1) and inside each block's `block`; the
+# squeeze-excitation fc1/fc2 keep their names (1x1 convolutions there, linear layers here: reshaped).
+_EFFICIENTNET: tuple[Rule, ...] = (
+    (r"^features\.(\d+)\.0\.([a-z_]+)$", r"features.\1.conv.\2"),
+    (r"^features\.(\d+)\.1\.([a-z_]+)$", r"features.\1.bn.\2"),
+    (r"\.block\.(\d)\.0\.", r".block.\1.conv."),
+    (r"\.block\.(\d)\.1\.", r".block.\1.bn."),
+    (r"^classifier\.1\.", "classifier."),  # Dropout, Linear
+)
+
+
 # ------------------------------------------------------------------------------------------------
 # timm
 
@@ -261,6 +273,8 @@ def _table() -> dict[str, Conversion]:
     out.append(Conversion("alexnet_owt", tv, "alexnet", _ALEXNET_OWT))
     out += [Conversion(f"squeezenet1_{v}", tv, f"squeezenet1_{v}", _SQUEEZENET) for v in (0, 1)]
     out += [Conversion(f"shufflenet_v2_{w}", tv, f"shufflenet_v2_{w}", _SHUFFLENET_V2) for w in ("x0_5", "x1_0")]
+    out += [Conversion(n, tv, n, _EFFICIENTNET) for n in ("efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+                                                           "efficientnet_b3", "efficientnet_v2_s")]
     out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
     # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
     # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.
