@@ -309,6 +309,8 @@ PALETTE = {
     "dense": ("#d3eeeb", "#2b8a80"),
     "transition": ("#ecf6f4", "#2b8a80"),
     "mixer": ("#fadede", "#b24c49"),
+    "attention": ("#fbe3d3", "#b5613a"),
+    "convnext": ("#e3eedc", "#5a8a3c"),
     "mobile": ("#fff0c4", "#b08a12"),
     "vgg": ("#dfe5fa", "#4a5fb0"),
     "nin": ("#e2f0fa", "#3a84a8"),
@@ -319,11 +321,12 @@ BLOCK_KINDS = {
     "BasicBlock": "residual", "Bottleneck": "residual", "Inception": "inception", "InceptionAux": "linear",
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
-    "VGGBlock": "vgg", "NiNBlock": "nin",
+    "VGGBlock": "vgg", "NiNBlock": "nin", "EncoderBlock": "attention", "CNBlock": "convnext",
 }
 
-# Plain containers: their calls are spliced into the parent's column.
-CONTAINERS = ("Sequential", "ModuleList")
+# Plain containers: their calls are spliced into the parent's column (a ConvNeXt stage is its
+# Downsample and its CNBlocks, drawn in the column as the paper's figure has them).
+CONTAINERS = ("Sequential", "ModuleList", "ConvNeXtStage")
 
 
 def _is_container(c: Call) -> bool:
@@ -440,6 +443,20 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return (f"MixerBlock{count}",
                 [f"token-mixing MLP {tok[0].in_features}→{tok[0].out_features}→{tok[2].out_features}",
                  f"channel-mixing MLP {ch[0].in_features}→{ch[0].out_features}→{ch[2].out_features}"], "add")
+    if cls == "EncoderBlock":
+        attn, mlp = m.self_attention, m.mlp
+        return (f"EncoderBlock{count}",
+                [f"LayerNorm → multi-head self-attention, {attn.num_heads} heads × {attn.head_dim}",
+                 f"LayerNorm → MLP {mlp[0].in_features}→{mlp[0].out_features}→{mlp[2].out_features} · GELU"],
+                "add")
+    if cls == "CNBlock":
+        dim = m.dwconv.out_channels
+        k = _pair(m.dwconv.kernel_size)
+        return (f"CNBlock{count}",
+                [f"{k}×{k} depthwise → LayerNorm → 1×1 {dim}→{m.pwconv1.out_features} · GELU → 1×1 → {dim}",
+                 "× layer scale γ" + (" · stochastic depth" if type(m.drop_path).__name__ == "DropPath" or
+                                       any(type(c.module.drop_path).__name__ == "DropPath" for c in calls)
+                                       else "")], "add")
     if cls == "VGGBlock":
         conv_calls = [x for x in first.children if x.cls == "Conv2d"]
         pool = [x for x in first.children if "Pool" in x.cls]
@@ -463,7 +480,7 @@ def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual"):
+    if c.cls in ("BasicBlock", "Bottleneck", "InvertedResidual", "CNBlock"):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
     # otherwise the layers must match too (VGG's last small-image block has no pool)
     return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
@@ -472,9 +489,10 @@ def _run_key(c: Call) -> tuple:
 class _Builder:
     """Turns a call tree into the picture language, opening blocks down to ``depth``."""
 
-    def __init__(self, depth: int, small: bool = False) -> None:
+    def __init__(self, depth: int, small: bool = False, class_token: bool = False) -> None:
         self.depth = depth
         self.small = small
+        self.class_token = class_token  # a ViT: the head reads the class token instead of averaging
 
     # A column of calls: collapse runs of one block kind, fold layers into steps.
     def column(self, calls: list[Call], level: int, annotate: bool = True) -> list[Any]:
@@ -522,15 +540,21 @@ class _Builder:
                 out.append(c)
         return out
 
-    @staticmethod
-    def _gap_step(prev: tuple[int, ...] | None, cur: tuple[int, ...] | None, annotate: bool) -> Box | None:
-        """A step done by a function rather than a module (flatten, averaging the tokens)."""
+    def _gap_step(self, prev: tuple[int, ...] | None, cur: tuple[int, ...] | None, annotate: bool) -> Box | None:
+        """A step done by a function rather than a module (flatten, averaging, taking the class token)."""
         if prev is None or cur is None or prev == cur:
             return None
+        shape = fmt_shape(cur) if annotate else None
+        if self.class_token and len(prev) == len(cur) == 2 and cur[0] == prev[0] + 1:
+            return Box("small", "prepend the class token · add the position embedding", shape=shape)
         if len(prev) == 2 and len(cur) == 1:
-            return Box("pool", "average over the tokens", shape=fmt_shape(cur) if annotate else None)
+            if self.class_token:
+                return Box("pool", "take the class token", shape=shape)
+            return Box("pool", "average over the tokens", shape=shape)
         if len(prev) == 3 and len(cur) == 1 and prev[1] * prev[2] > 1:
-            return Box("small", "flatten", shape=fmt_shape(cur) if annotate else None)
+            if cur[0] == prev[0]:  # the channels kept: a mean over the map (x.mean((2, 3)) in forward_head)
+                return Box("pool", "global average pool", shape=shape)
+            return Box("small", "flatten", shape=shape)
         return None
 
     def block(self, calls: list[Call], level: int, annotate: bool) -> Any:
@@ -640,6 +664,30 @@ class _Builder:
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
+        if cls == "EncoderBlock":
+            shape = fmt_shape(c.out_shape) if annotate else None
+            attn = m.self_attention
+            attn_box = Box("attention", "multi-head self-attention",
+                           [f"{attn.num_heads} heads × {attn.head_dim}: softmax(QKᵀ/√{attn.head_dim}) V",
+                            "every token attends to every token"])
+            mlp = kids["mlp"]
+            mlp_body: Any = Frame("attention", "MLP (per token)",
+                                  Seq(self.column(mlp.children, level + 1, annotate=False))) \
+                if level < self.depth else \
+                Box("attention", "MLP (per token)", [f"{m.mlp[0].in_features} → {m.mlp[0].out_features} · GELU → "
+                                                     f"{m.mlp[2].out_features}"])
+            return Seq([Skip(Seq([Box("small", "LayerNorm"), attn_box]), "add", shape=shape),
+                        Skip(Seq([Box("small", "LayerNorm"), mlp_body]), "add", shape=shape)])
+        if cls == "CNBlock":
+            inner = [x for x in c.children if x.cls not in ("Identity", "DropPath")]
+            # No shapes inside: from the LayerNorm on the block works channels-last (B, H, W, C).
+            col = self.column(inner, level, annotate=False)
+            col.append(Box("small", "× layer scale γ (per channel)"))
+            dropped = [r for r in run if type(r.module.drop_path).__name__ == "DropPath"]
+            if dropped:
+                col.append(Box("small", "stochastic depth" + (f" ({len(dropped)} of {len(run)} blocks)"
+                                                              if len(dropped) < len(run) else "")))
+            return Skip(Seq(col), "add", label="identity", shape=fmt_shape(c.out_shape) if annotate else None)
         # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
         return Seq(self.column(c.children, level, annotate))
 
@@ -661,6 +709,9 @@ def _info_lines(model: Any) -> list[str]:
         out.append("small-image configuration (input under 64 px): see docs/models.md")
     if hasattr(model, "patch_size"):
         out.append(f"{model.patch_size}×{model.patch_size} patches: {model.num_tokens} tokens")
+    if hasattr(model, "class_token"):
+        out.append(f"+ a class token and a learned position embedding ({model.num_tokens + 1} positions); "
+                   "the head reads the class token")
     return out
 
 
@@ -715,7 +766,8 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
         sub = [(f"the first {found.cls} of {name} (module {found.name}) at input {'×'.join(map(str, input_shape))}: "
                f"{found.params():,} parameters")]
         return Diagram(title or f"{found.cls}, in {name}", sub, Seq(items))
-    b = _Builder(depth, small=bool(getattr(model, "small_input", False)))
+    b = _Builder(depth, small=bool(getattr(model, "small_input", False)),
+                 class_token=hasattr(model, "class_token"))
     items = b.column(root.children, 1)
     head = Box("io", "input", shape=fmt_shape(input_shape), key="input")
     out = Box("io", f"{root.out_shape[0] if root.out_shape else '?'} class scores", key="output")
