@@ -50,6 +50,8 @@ LESSONS = (
     Lesson("mlpmixer", "mixer", (("mixer_b16", "MixerBlock"),)),
     Lesson("mobilenet", "mobilenet", (("mobilenet_v2", "InvertedResidual"),
                                       ("mobilenet_v1", "DepthwiseSeparable"))),
+    Lesson("vit", "vit", (("vit_b_16", "EncoderBlock"),)),
+    Lesson("convnext", "convnext", (("convnext_tiny", "CNBlock"),)),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)
