@@ -50,8 +50,8 @@ What we changed from the paper and the reference, and why:
   D = 256, 4 heads, MLP ratio 2, 4x4 patches, class token; 3.72M parameters at CIFAR-10. We take
   it rather than a width of our own because it is the published point where a plain ViT trained
   from scratch on 32 px images was measured (their CVT and CCT variants change the tokenizer and
-  pooling, which is another lesson), and because DeiT's "Tiny" (D = 192, 12 blocks) costs about
-  1.5x more per image on a CPU for no published small-image result.
+  pooling, which is another lesson), and because DeiT's "Tiny" (D = 192, 12 blocks) counts 1.44x
+  its multiply-accumulates at 32 px (346M against 239M) for no published small-image result.
 
 The multiply-accumulates counted by ``cnnzoo summary`` are those of the linear layers (see
 models/profile.py); attention's two matrix products (2 x N^2 x D per block: 0.72 GMACs of
