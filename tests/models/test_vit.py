@@ -34,14 +34,14 @@ def test_encoder_block_is_two_pre_norm_residual_steps():
 
 def test_vit_b_16_has_197_positions_and_torchvision_parameter_count():
     model = meta_model("vit_b_16", 1000, 3, 224)
-    assert model.patch_size == 16 and model.num_tokens == 196
+    assert model.patch_size == 16 and model.num_patches == 196 and model.num_tokens == 197
     assert tuple(model.pos_embedding.shape) == (1, 197, 768) and tuple(model.class_token.shape) == (1, 1, 768)
     assert len(model.blocks) == 12 and model.blocks[0].self_attention.num_heads == 12
     assert sum(p.numel() for p in model.parameters()) == model_info("vit_b_16").reference_params == 86_567_656
 
 
 def test_small_images_get_4x4_patches_and_vit_lite_has_its_published_size():
-    assert meta_model("vit_b_16", 10, 1, 28).num_tokens == 49
+    assert meta_model("vit_b_16", 10, 1, 28).num_patches == 49
     info = model_info("vit_lite_7_4")
     assert info.params_match(profile(meta_model("vit_lite_7_4", 10, 3, 32), (3, 32, 32)).params)
     assert meta_model("vit_lite_7_4", 10, 3, 32).pos_embedding.shape[1] == 65
@@ -50,7 +50,7 @@ def test_small_images_get_4x4_patches_and_vit_lite_has_its_published_size():
 def test_image_size_must_be_a_multiple_of_the_patch():
     with pytest.raises(ModelError, match=r"ViT cuts the image into 4x4 patches.*got 30 \(patch_size=3 would fit\)"):
         create_model("vit_lite_7_4", image_size=30)
-    assert create_model("vit_lite_7_4", image_size=30, patch_size=5).num_tokens == 36
+    assert create_model("vit_lite_7_4", image_size=30, patch_size=5).num_patches == 36
 
 
 def test_a_vit_takes_only_its_own_image_size():

@@ -129,12 +129,13 @@ class VisionTransformer(ZooModel):
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=patch_size)
         self.patch_size = patch_size
-        self.num_tokens = (image_size // patch_size) ** 2
+        self.num_patches = (image_size // patch_size) ** 2
+        self.num_tokens = self.num_patches + 1  # what the encoder sees: the patches and the class token
         self.stem = PatchEmbed(in_channels, dim, patch_size)
         # The class token: a learned input whose final state is the image's representation (BERT's [CLS]).
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
         # One learned vector per position, the class token's included (BERT's initialization).
-        self.pos_embedding = nn.Parameter(torch.empty(1, self.num_tokens + 1, dim).normal_(std=0.02))
+        self.pos_embedding = nn.Parameter(torch.empty(1, self.num_tokens, dim).normal_(std=0.02))
         self.blocks = nn.Sequential(*(EncoderBlock(dim, num_heads, mlp_dim) for _ in range(depth)))
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.num_features = dim

@@ -404,13 +404,37 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
     return f"InvertedResidual{count}", lines, "add" if skips else None
 
 
+def _transformer_era_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A ViT EncoderBlock or a ConvNeXt CNBlock: two or one residual steps, summed to the input."""
+    first, n = calls[0], len(calls)
+    m, count = first.module, f" ×{n}" if n > 1 else ""
+    if first.cls == "EncoderBlock":
+        attn, mlp = m.self_attention, m.mlp
+        return (f"EncoderBlock{count}",
+                [f"LayerNorm → multi-head self-attention, {attn.num_heads} heads × {attn.head_dim}",
+                 f"LayerNorm → MLP {mlp[0].in_features}→{mlp[0].out_features}→{mlp[2].out_features} · GELU"],
+                "add")
+    dim, k = m.dwconv.out_channels, _pair(m.dwconv.kernel_size)
+    dropped = any(type(c.module.drop_path).__name__ == "DropPath" for c in calls)
+    return (f"CNBlock{count}",
+            [f"{k}×{k} depthwise → LayerNorm → 1×1 {dim}→{m.pwconv1.out_features} · GELU → 1×1 → {dim}",
+             "× layer scale γ" + (" · stochastic depth" if dropped else "")], "add")
+
+
+# The blocks whose summary has a function of its own.
+_SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
+              "InvertedResidual": _inverted_residual_summary,
+              "EncoderBlock": _transformer_era_summary, "CNBlock": _transformer_era_summary}
+
+
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     """Title, detail lines and path glyph of a closed block (or a run of them)."""
     first, n = calls[0], len(calls)
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
-    if cls in ("BasicBlock", "Bottleneck"):
-        return _residual_summary(calls)
+    own = _SUMMARIES.get(cls)
+    if own is not None:
+        return own(calls)
     if cls == "Inception":
         names = [_googlenet_name(c.name) for c in calls]
         tag = ""
@@ -430,8 +454,6 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return f"DenseLayer{count}", [_steps_text(first)], None
     if cls == "Transition":
         return f"Transition{count}", [_steps_text(first)], None
-    if cls == "InvertedResidual":
-        return _inverted_residual_summary(calls)
     if cls == "DepthwiseSeparable":
         a, b = m[0].conv, m[1].conv
         st = f", stride {_pair(a.stride)}" if _pair(a.stride) > 1 else ""
@@ -443,20 +465,6 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return (f"MixerBlock{count}",
                 [f"token-mixing MLP {tok[0].in_features}→{tok[0].out_features}→{tok[2].out_features}",
                  f"channel-mixing MLP {ch[0].in_features}→{ch[0].out_features}→{ch[2].out_features}"], "add")
-    if cls == "EncoderBlock":
-        attn, mlp = m.self_attention, m.mlp
-        return (f"EncoderBlock{count}",
-                [f"LayerNorm → multi-head self-attention, {attn.num_heads} heads × {attn.head_dim}",
-                 f"LayerNorm → MLP {mlp[0].in_features}→{mlp[0].out_features}→{mlp[2].out_features} · GELU"],
-                "add")
-    if cls == "CNBlock":
-        dim = m.dwconv.out_channels
-        k = _pair(m.dwconv.kernel_size)
-        return (f"CNBlock{count}",
-                [f"{k}×{k} depthwise → LayerNorm → 1×1 {dim}→{m.pwconv1.out_features} · GELU → 1×1 → {dim}",
-                 "× layer scale γ" + (" · stochastic depth" if type(m.drop_path).__name__ == "DropPath" or
-                                       any(type(c.module.drop_path).__name__ == "DropPath" for c in calls)
-                                       else "")], "add")
     if cls == "VGGBlock":
         conv_calls = [x for x in first.children if x.cls == "Conv2d"]
         pool = [x for x in first.children if "Pool" in x.cls]
@@ -664,7 +672,16 @@ class _Builder:
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
-        if cls == "EncoderBlock":
+        if cls in ("EncoderBlock", "CNBlock"):
+            return self._open_transformer_era(c, level, annotate, run)
+        # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
+        return Seq(self.column(c.children, level, annotate))
+
+    def _open_transformer_era(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """An opened EncoderBlock (two pre-norm residual steps) or CNBlock (one residual step)."""
+        m = c.module
+        kids = {x.name.split(".")[-1]: x for x in c.children}
+        if c.cls == "EncoderBlock":
             shape = fmt_shape(c.out_shape) if annotate else None
             attn = m.self_attention
             attn_box = Box("attention", "multi-head self-attention",
@@ -678,18 +695,15 @@ class _Builder:
                                                      f"{m.mlp[2].out_features}"])
             return Seq([Skip(Seq([Box("small", "LayerNorm"), attn_box]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), mlp_body]), "add", shape=shape)])
-        if cls == "CNBlock":
-            inner = [x for x in c.children if x.cls not in ("Identity", "DropPath")]
-            # No shapes inside: from the LayerNorm on the block works channels-last (B, H, W, C).
-            col = self.column(inner, level, annotate=False)
-            col.append(Box("small", "× layer scale γ (per channel)"))
-            dropped = [r for r in run if type(r.module.drop_path).__name__ == "DropPath"]
-            if dropped:
-                col.append(Box("small", "stochastic depth" + (f" ({len(dropped)} of {len(run)} blocks)"
-                                                              if len(dropped) < len(run) else "")))
-            return Skip(Seq(col), "add", label="identity", shape=fmt_shape(c.out_shape) if annotate else None)
-        # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
-        return Seq(self.column(c.children, level, annotate))
+        # A CNBlock. No shapes inside: from the LayerNorm on, the block works channels-last (B, H, W, C).
+        inner = [x for x in c.children if x.cls not in ("Identity", "DropPath")]
+        col = self.column(inner, level, annotate=False)
+        col.append(Box("small", "× layer scale γ (per channel)"))
+        dropped = [r for r in run if type(r.module.drop_path).__name__ == "DropPath"]
+        if dropped:
+            col.append(Box("small", "stochastic depth" + (f" ({len(dropped)} of {len(run)} blocks)"
+                                                          if len(dropped) < len(run) else "")))
+        return Skip(Seq(col), "add", label="identity", shape=fmt_shape(c.out_shape) if annotate else None)
 
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:
@@ -708,9 +722,10 @@ def _info_lines(model: Any) -> list[str]:
     if getattr(model, "small_input", None):
         out.append("small-image configuration (input under 64 px): see docs/models.md")
     if hasattr(model, "patch_size"):
-        out.append(f"{model.patch_size}×{model.patch_size} patches: {model.num_tokens} tokens")
+        out.append(f"{model.patch_size}×{model.patch_size} patches: {getattr(model, 'num_patches', model.num_tokens)} "
+                   "tokens")
     if hasattr(model, "class_token"):
-        out.append(f"+ a class token and a learned position embedding ({model.num_tokens + 1} positions); "
+        out.append(f"+ a class token and a learned position embedding ({model.num_tokens} positions); "
                    "the head reads the class token")
     return out
 
