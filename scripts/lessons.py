@@ -58,6 +58,8 @@ LESSONS = (
     Lesson("squeezenet", "squeezenet", (("squeezenet1_0", "Fire"),)),
     Lesson("shufflenet", "shufflenet", (("shufflenet_v2_x1_0", "ShuffleUnit"),)),
     Lesson("efficientnet", "efficientnet", (("efficientnet_b0", "MBConv"), ("efficientnet_v2_s", "FusedMBConv"))),
+    Lesson("vit", "vit", (("vit_b_16", "EncoderBlock"),)),
+    Lesson("convnext", "convnext", (("convnext_tiny", "CNBlock"),)),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)

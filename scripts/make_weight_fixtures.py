@@ -40,7 +40,7 @@ PUBLISHED = ROOT / "src" / "cnnzoo" / "weights" / "published.json"
 
 # cnnzoo name -> (library, the library's model name, constructor keyword arguments, input side).
 # Inputs are small (64 px: the ImageNet configuration of every CNN here still takes it) to keep
-# the CI test fast; MLP-Mixer takes exactly 224 px (its token count is part of the weights).
+# the CI test fast; MLP-Mixer and ViT take exactly 224 px (their token count is part of the weights).
 COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     **{f"resnet{d}": ("torchvision", f"resnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
     **{n: ("torchvision", n, {}, 64) for n in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")},
@@ -58,6 +58,9 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     **{f"squeezenet1_{v}": ("torchvision", f"squeezenet1_{v}", {}, 64) for v in (0, 1)},
     **{f"shufflenet_v2_{w}": ("torchvision", f"shufflenet_v2_{w}", {}, 64) for w in ("x0_5", "x1_0")},
     **{f"efficientnet_{v}": ("torchvision", f"efficientnet_{v}", {}, 64) for v in ("b0", "b1", "b2", "b3", "v2_s")},
+    # ViT's position embedding fixes the token count: 224 px, as for MLP-Mixer.
+    "vit_b_16": ("torchvision", "vit_b_16", {}, 224),
+    **{f"convnext_{s}": ("torchvision", f"convnext_{s}", {}, 64) for s in ("tiny", "small")},
     **{f"seresnet{d}": ("timm", f"seresnet{d}", {}, 64) for d in (18, 34, 50, 101, 152)},
     **{f"mixer_{v}": ("timm", f"mixer_{v}_224", {}, 224) for v in ("s16", "s32", "b16", "b32")},
     "mobilenet_v1": ("timm", "mobilenetv1_100", {}, 64),

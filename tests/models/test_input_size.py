@@ -11,7 +11,7 @@ from cnnzoo.models import SMALL_INPUT_BELOW, create_model, meta_model
 
 from .conftest import ALL_MODELS, HEAVY
 
-MIXERS = [n for n in ALL_MODELS if n.startswith("mixer")]
+MIXERS = [n for n in ALL_MODELS if n.startswith(("mixer", "vit"))]  # the patch models (fixed input size)
 CNNS = [n for n in ALL_MODELS if n not in MIXERS]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import convnet, alexnet, vgg, nin, googlenet, batchnorm, resnet, densenet, senet, mixer, mobilenet  # noqa: F401,E401,I001
 from . import resnext, wide_resnet, squeezenet, shufflenet  # noqa: F401,E401  (the families that followed)
 from . import efficientnet  # noqa: F401
+from . import vit, convnext  # noqa: F401,E401  (attention, and the ConvNet it inspired)
 # isort: on
 from .base import SMALL_INPUT_BELOW, InputTooSmallError, ZooModel
 from .profile import LayerProfile, Profile, count_params, meta_model, profile

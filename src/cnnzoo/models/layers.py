@@ -1,6 +1,6 @@
 """Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block,
-stochastic depth (DropPath), MobileNetV2's inverted residual, channel rounding and the arithmetic of
-feature-map sizes.
+stochastic depth (DropPath), MobileNetV2's inverted residual, channel rounding, the patch embedding
+and MLP of the patch-based networks (MLP-Mixer, ViT), and the arithmetic of feature-map sizes.
 
 Only what more than one family uses lives here, and a family imports it from here, never from
 another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
+from einops.layers.torch import Rearrange
 from torch import nn
 
 
@@ -143,6 +144,50 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
         return x + self.drop_path(out) if self.use_residual else out
+# -- patch-based networks (MLP-Mixer, ViT) ------------------------------------------------------
+
+# The patch size for images under SMALL_INPUT_BELOW px (base.py): 28 and 32 both divide by 4, and
+# 4x4 patches leave 49 tokens of a 28x28 image (64 of a 32x32) where 16x16 would leave one or two.
+SMALL_PATCH = 4
+
+
+def choose_patch(family: str, image_size: int, paper_patch: int, patch_size: int | None) -> int:
+    """The patch side for ``image_size``: the paper's from 64 px up, :data:`SMALL_PATCH` below,
+    ``patch_size`` when given; a ModelError (suggesting the nearest fit) unless it divides the image."""
+    from ..errors import ModelError
+    from .base import SMALL_INPUT_BELOW
+
+    if patch_size is None:
+        patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
+    if image_size >= patch_size and image_size % patch_size:
+        divisors = sorted((p for p in range(2, image_size + 1) if image_size % p == 0),
+                          key=lambda p: abs(p - patch_size))
+        raise ModelError(f"{family} cuts the image into {patch_size}x{patch_size} patches, so image_size "
+                         f"must be a multiple of {patch_size}, got {image_size}"
+                         + (f" (patch_size={divisors[0]} would fit)" if divisors else ""))
+    return patch_size
+
+
+class PatchEmbed(nn.Sequential):
+    """Cut the image into non-overlapping P x P patches and project each linearly to ``dim`` channels.
+
+    (B, C, H, W) -> (B, N, dim) with N = (H/P)(W/P) tokens in reading order. The same computation as
+    a P x P convolution of stride P (the form torchvision's ViT and timm's Mixer store: a
+    ``(dim, C, P, P)`` kernel), written as what it is: one linear layer applied to every patch.
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int) -> None:
+        super().__init__(Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size),
+                         nn.Linear(patch_size * patch_size * in_channels, dim))
+        self.patch_size = patch_size
+
+
+class MlpBlock(nn.Sequential):
+    """Linear -> GELU -> Linear: the two-layer perceptron of MLP-Mixer's mixing steps and of every
+    Transformer block (ViT's "MLP"), applied to the last dimension."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
 
 # A spatial step: (kernel, stride, padding) or (kernel, stride, padding, ceil_mode).

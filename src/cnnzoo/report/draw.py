@@ -312,6 +312,8 @@ PALETTE = {
     "dense": ("#d3eeeb", "#2b8a80"),
     "transition": ("#ecf6f4", "#2b8a80"),
     "mixer": ("#fadede", "#b24c49"),
+    "attention": ("#fbe3d3", "#b5613a"),
+    "convnext": ("#e3eedc", "#5a8a3c"),
     "mobile": ("#fff0c4", "#b08a12"),
     "vgg": ("#dfe5fa", "#4a5fb0"),
     "nin": ("#e2f0fa", "#3a84a8"),
@@ -325,7 +327,7 @@ BLOCK_KINDS = {
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
     "VGGBlock": "vgg", "NiNBlock": "nin", "Fire": "fire", "ShuffleUnit": "shuffle", "WideBasic": "residual",
-    "MBConv": "mobile", "FusedMBConv": "mobile",
+    "MBConv": "mobile", "FusedMBConv": "mobile", "EncoderBlock": "attention", "CNBlock": "convnext",
 }
 
 # Activations a model applies as functions in its forward (F.relu, torch.relu), which the trace of
@@ -338,8 +340,9 @@ FUNCTIONAL_ACTS = {
 # where `use_residual`.
 INVERTED_RESIDUALS = ("InvertedResidual", "MBConv", "FusedMBConv")
 
-# Plain containers: their calls are spliced into the parent's column.
-CONTAINERS = ("Sequential", "ModuleList")
+# Plain containers: their calls are spliced into the parent's column (a ConvNeXt stage is its
+# Downsample and its CNBlocks, drawn in the column as the paper's figure has them).
+CONTAINERS = ("Sequential", "ModuleList", "ConvNeXtStage")
 
 
 def _is_container(c: Call) -> bool:
@@ -463,10 +466,28 @@ def _wide_basic_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     return f"WideBasic{f' ×{n}' if n > 1 else ''}", lines, "add"
 
 
+def _transformer_era_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A ViT EncoderBlock or a ConvNeXt CNBlock: two or one residual steps, summed to the input."""
+    first, n = calls[0], len(calls)
+    m, count = first.module, f" ×{n}" if n > 1 else ""
+    if first.cls == "EncoderBlock":
+        attn, mlp = m.self_attention, m.mlp
+        return (f"EncoderBlock{count}",
+                [f"LayerNorm → multi-head self-attention, {attn.num_heads} heads × {attn.head_dim}",
+                 f"LayerNorm → MLP {mlp[0].in_features}→{mlp[0].out_features}→{mlp[2].out_features} · GELU"],
+                "add")
+    dim, k = m.dwconv.out_channels, _pair(m.dwconv.kernel_size)
+    dropped = any(type(c.module.drop_path).__name__ == "DropPath" for c in calls)
+    return (f"CNBlock{count}",
+            [f"{k}×{k} depthwise → LayerNorm → 1×1 {dim}→{m.pwconv1.out_features} · GELU → 1×1 → {dim}",
+             "× layer scale γ" + (" · stochastic depth" if dropped else "")], "add")
+
+
 # The blocks whose summary has a function of its own.
 SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
              **dict.fromkeys(INVERTED_RESIDUALS, _inverted_residual_summary), "Fire": _fire_summary,
-             "ShuffleUnit": _shuffle_summary, "WideBasic": _wide_basic_summary}
+             "ShuffleUnit": _shuffle_summary, "WideBasic": _wide_basic_summary,
+             "EncoderBlock": _transformer_era_summary, "CNBlock": _transformer_era_summary}
 
 
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -529,7 +550,7 @@ def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
     if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
-    if c.cls in ("BasicBlock", "Bottleneck", *INVERTED_RESIDUALS, "WideBasic"):
+    if c.cls in ("BasicBlock", "Bottleneck", *INVERTED_RESIDUALS, "WideBasic", "CNBlock"):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
     # otherwise the layers must match too (VGG's last small-image block has no pool)
     return (c.cls, c.out_shape, tuple(x.cls for x in c.children))
@@ -538,10 +559,11 @@ def _run_key(c: Call) -> tuple:
 class _Builder:
     """Turns a call tree into the picture language, opening blocks down to ``depth``."""
 
-    def __init__(self, depth: int, small: bool = False, model_cls: str = "") -> None:
+    def __init__(self, depth: int, small: bool = False, model_cls: str = "", class_token: bool = False) -> None:
         self.depth = depth
         self.small = small
         self.model_cls = model_cls
+        self.class_token = class_token  # a ViT: the head reads the class token instead of averaging
         self.paper_names: dict[str, str] = {}   # module path -> the paper's name of the block (fire2 ... fire9)
 
     # A column of calls: collapse runs of one block kind, fold layers into steps.
@@ -592,17 +614,21 @@ class _Builder:
                 out.append(c)
         return out
 
-    @staticmethod
-    def _gap_step(prev: tuple[int, ...] | None, cur: tuple[int, ...] | None, annotate: bool) -> Box | None:
-        """A step done by a function rather than a module (flatten, averaging the tokens)."""
+    def _gap_step(self, prev: tuple[int, ...] | None, cur: tuple[int, ...] | None, annotate: bool) -> Box | None:
+        """A step done by a function rather than a module (flatten, averaging, taking the class token)."""
         if prev is None or cur is None or prev == cur:
             return None
+        shape = fmt_shape(cur) if annotate else None
+        if self.class_token and len(prev) == len(cur) == 2 and cur[0] == prev[0] + 1:
+            return Box("small", "prepend the class token · add the position embedding", shape=shape)
         if len(prev) == 2 and len(cur) == 1:
-            return Box("pool", "average over the tokens", shape=fmt_shape(cur) if annotate else None)
+            if self.class_token:
+                return Box("pool", "take the class token", shape=shape)
+            return Box("pool", "average over the tokens", shape=shape)
         if len(prev) == 3 and len(cur) == 1 and prev[1] * prev[2] > 1:
-            # the channels kept: an average over the positions (ShuffleNet's x.mean((2, 3))); else a flatten
-            what = ("pool", "global average pool") if prev[0] == cur[0] else ("small", "flatten")
-            return Box(*what, shape=fmt_shape(cur) if annotate else None)
+            if cur[0] == prev[0]:  # the channels kept: a mean over the map (x.mean((2, 3)) in forward_head)
+                return Box("pool", "global average pool", shape=shape)
+            return Box("small", "flatten", shape=shape)
         return None
 
     def block(self, calls: list[Call], level: int, annotate: bool) -> Any:
@@ -712,6 +738,8 @@ class _Builder:
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
+        if cls in ("EncoderBlock", "CNBlock"):
+            return self._open_transformer_era(c, level, annotate, run)
         # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
         return Seq(self.column(c.children, level, annotate))
 
@@ -760,6 +788,34 @@ class _Builder:
         return Seq([Box("small", "BN · ReLU"),
                     Skip(Seq(convs), "add", Box("conv", layer_label(m.shortcut), note), shape=shape)])
 
+    def _open_transformer_era(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
+        """An opened EncoderBlock (two pre-norm residual steps) or CNBlock (one residual step)."""
+        m = c.module
+        kids = {x.name.split(".")[-1]: x for x in c.children}
+        if c.cls == "EncoderBlock":
+            shape = fmt_shape(c.out_shape) if annotate else None
+            attn = m.self_attention
+            attn_box = Box("attention", "multi-head self-attention",
+                           [f"{attn.num_heads} heads × {attn.head_dim}: softmax(QKᵀ/√{attn.head_dim}) V",
+                            "every token attends to every token"])
+            mlp = kids["mlp"]
+            mlp_body: Any = Frame("attention", "MLP (per token)",
+                                  Seq(self.column(mlp.children, level + 1, annotate=False))) \
+                if level < self.depth else \
+                Box("attention", "MLP (per token)", [f"{m.mlp[0].in_features} → {m.mlp[0].out_features} · GELU → "
+                                                     f"{m.mlp[2].out_features}"])
+            return Seq([Skip(Seq([Box("small", "LayerNorm"), attn_box]), "add", shape=shape),
+                        Skip(Seq([Box("small", "LayerNorm"), mlp_body]), "add", shape=shape)])
+        # A CNBlock. No shapes inside: from the LayerNorm on, the block works channels-last (B, H, W, C).
+        inner = [x for x in c.children if x.cls not in ("Identity", "DropPath")]
+        col = self.column(inner, level, annotate=False)
+        col.append(Box("small", "× layer scale γ (per channel)"))
+        dropped = [r for r in run if type(r.module.drop_path).__name__ == "DropPath"]
+        if dropped:
+            col.append(Box("small", "stochastic depth" + (f" ({len(dropped)} of {len(run)} blocks)"
+                                                          if len(dropped) < len(run) else "")))
+        return Skip(Seq(col), "add", label="identity", shape=fmt_shape(c.out_shape) if annotate else None)
+
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:
         convs = [b for b in col if isinstance(b, Box) and b.kind == "conv"]
@@ -777,7 +833,11 @@ def _info_lines(model: Any) -> list[str]:
     if getattr(model, "small_input", None):
         out.append("small-image configuration (input under 64 px): see docs/models.md")
     if hasattr(model, "patch_size"):
-        out.append(f"{model.patch_size}×{model.patch_size} patches: {model.num_tokens} tokens")
+        out.append(f"{model.patch_size}×{model.patch_size} patches: {getattr(model, 'num_patches', model.num_tokens)} "
+                   "tokens")
+    if hasattr(model, "class_token"):
+        out.append(f"+ a class token and a learned position embedding ({model.num_tokens} positions); "
+                   "the head reads the class token")
     return out
 
 
@@ -833,7 +893,8 @@ def build(model: Any, input_shape: Sequence[int], depth: int = 1, block: str | N
         sub = [(f"{which} {found.cls} of {name} (module {found.name}) at input {'×'.join(map(str, input_shape))}: "
                f"{found.params():,} parameters")]
         return Diagram(title or f"{found.cls}, in {name}", sub, Seq(items))
-    b = _Builder(depth, small=bool(getattr(model, "small_input", False)), model_cls=type(model).__name__)
+    b = _Builder(depth, small=bool(getattr(model, "small_input", False)), model_cls=type(model).__name__,
+                 class_token=hasattr(model, "class_token"))
     # SqueezeNet's paper numbers its Fire modules after conv1: fire2 ... fire9
     b.paper_names = {c.name: f"fire{i + 2}" for i, c in enumerate(_find_all(root, "Fire"))}
     items = b.column(root.children, 1)

@@ -198,6 +198,49 @@ _EFFICIENTNET: tuple[Rule, ...] = (
 )
 
 
+# ViT: conv_proj (a P x P convolution of stride P) -> stem.1 (PatchEmbed's linear layer, kernel
+# reordered: _patch_kernel); the encoder's position embedding and final LayerNorm move to the top;
+# nn.MultiheadAttention's in_proj/out_proj -> qkv/proj; the MLP's second Linear is index 2 here
+# (no Dropout modules) where torchvision's MLP has 3. Files written before torchvision 0.14 name the
+# MLP's layers linear_1/linear_2; torchvision's own loader renames them (MLPBlock._load_from_state_dict),
+# and so do the first two rules here.
+_VIT: tuple[Rule, ...] = (
+    (r"\.mlp\.linear_1\.", ".mlp.0."),
+    (r"\.mlp\.linear_2\.", ".mlp.3."),
+    (r"^conv_proj\.", "stem.1."),
+    (r"^encoder\.pos_embedding$", "pos_embedding"),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.", r"blocks.\1."),
+    (r"\.self_attention\.in_proj_", ".self_attention.qkv."),
+    (r"\.self_attention\.out_proj\.", ".self_attention.proj."),
+    (r"\.mlp\.3\.", ".mlp.2."),
+    (r"^encoder\.ln\.", "norm."),
+    (r"^heads\.head\.", "classifier."),
+)
+
+
+def _convnext_features(m: re.Match[str]) -> str:
+    """torchvision's flat ``features.K``: 0 the stem, odd K stage (K-1)/2's blocks, even K the
+    downsampling before stage K/2."""
+    k = int(m.group(1))
+    if k == 0:
+        return "stem."
+    return f"stages.{(k - 1) // 2}.blocks." if k % 2 else f"stages.{k // 2}.downsample."
+
+
+# ConvNeXt: features.K -> stem / stages.S.blocks / stages.S.downsample; each CNBlock's `block`
+# Sequential (conv, Permute, LayerNorm, Linear, GELU, Linear, Permute) -> the official code's names;
+# the head's LayerNorm2d (classifier.0) -> head_norm.
+_CONVNEXT: tuple[Rule, ...] = (
+    (r"^features\.(\d)\.", _convnext_features),
+    (r"\.block\.0\.", ".dwconv."),
+    (r"\.block\.2\.", ".norm."),
+    (r"\.block\.3\.", ".pwconv1."),
+    (r"\.block\.5\.", ".pwconv2."),
+    (r"^classifier\.0\.", "head_norm."),
+    (r"^classifier\.2\.", "classifier."),
+)
+
+
 # ------------------------------------------------------------------------------------------------
 # timm
 
@@ -205,8 +248,9 @@ _EFFICIENTNET: tuple[Rule, ...] = (
 _SERESNET: tuple[Rule, ...] = (*_RESNET, (r"\.se\.", ".attn."))
 
 
-def _mixer_stem(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """timm's patch embedding is a conv (D, C, p, p); ours a linear layer over (p1 p2 c) patches."""
+def _patch_kernel(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The libraries' patch embedding is a conv (D, C, p, p); ours (layers.PatchEmbed) a linear layer
+    over (p1 p2 c) patches."""
     d, c, p1, p2 = tensor.shape
     return tensor.permute(0, 2, 3, 1).reshape(d, p1 * p2 * c)
 
@@ -275,6 +319,8 @@ def _table() -> dict[str, Conversion]:
     out += [Conversion(f"shufflenet_v2_{w}", tv, f"shufflenet_v2_{w}", _SHUFFLENET_V2) for w in ("x0_5", "x1_0")]
     out += [Conversion(n, tv, n, _EFFICIENTNET) for n in ("efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
                                                            "efficientnet_b3", "efficientnet_v2_s")]
+    out.append(Conversion("vit_b_16", tv, "vit_b_16", _VIT, reshapes=((r"^stem\.1\.weight$", _patch_kernel),)))
+    out += [Conversion(f"convnext_{s}", tv, f"convnext_{s}", _CONVNEXT) for s in ("tiny", "small")]
     out += [Conversion(f"seresnet{d}", tm, f"seresnet{d}", _SERESNET) for d in (50, 101, 152)]
     # timm's SE width is make_divisible(C / 16, 8): 8 where C = 64 (the basic blocks' first stage);
     # cnnzoo's is the paper's C // 16 = 4. timm publishes no weights for these two.
@@ -282,7 +328,7 @@ def _table() -> dict[str, Conversion]:
                        differs="timm's squeeze-excitation in the 64-channel stage has 8 hidden units "
                                "(rounded up to a multiple of 8), cnnzoo's the paper's 64 // 16 = 4")
             for d in (18, 34)]
-    out += [Conversion(f"mixer_{v}", tm, f"mixer_{v}_224", _MIXER, reshapes=((r"^stem\.1\.weight$", _mixer_stem),))
+    out += [Conversion(f"mixer_{v}", tm, f"mixer_{v}_224", _MIXER, reshapes=((r"^stem\.1\.weight$", _patch_kernel),))
             for v in ("s16", "s32", "b16", "b32")]
     out.append(Conversion("mobilenet_v1", tm, "mobilenetv1_100", _MOBILENET_V1,
                           differs="timm's mobilenetv1_100 uses ReLU6, cnnzoo's mobilenet_v1 the paper's ReLU "
