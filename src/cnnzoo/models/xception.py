@@ -151,7 +151,8 @@ class Xception(ZooModel):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
+        # timm's legacy_xception has no dropout: nothing is drawn or run unless asked for.
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.classifier = self.make_classifier(num_classes)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
