@@ -1,4 +1,4 @@
-"""Write docs/zoo/<family>.md, one lesson page per family of the seed, and their diagrams.
+"""Write docs/zoo/<family>.md, one lesson page per family of the seed and of those that followed, and their diagrams.
 
 Everything on a page comes from the code and from committed results, nothing is typed in by hand:
 the problem and the idea are the family module's docstring; the pictures are drawn from the models
@@ -51,6 +51,13 @@ LESSONS = (
     Lesson("mobilenet", "mobilenet", (("mobilenet_v2", "InvertedResidual"),
                                       ("mobilenet_v1", "DepthwiseSeparable"))),
 )
+
+# The families that followed the seed's eleven (issue 21): same pages, recipes named after the family.
+FOLLOWING = (
+    Lesson("inception_v3", "inception_v3", (("inception_v3", "InceptionC"), ("inception_v3", "InceptionE"))),
+    Lesson("xception", "xception", (("xception", "Block"),)),
+)
+ALL_LESSONS = LESSONS + FOLLOWING
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)
 
@@ -274,7 +281,7 @@ def index() -> str:
             ("Each page: the problem and the idea, the key block and the whole network drawn from the code, "
             "the shapes at 28 and 224 px, the recipe and what it measured, and the commands to try it."), "",
             "| family | seed name | lesson |", "|---|---|---|"]
-    for lesson in LESSONS:
+    for lesson in ALL_LESSONS:
         first, _ = _docstring_md(lesson.family)
         name = re.split(r":| \(|, taught", first)[0].rstrip(".")
         rows.append(f"| {lesson.family} | `{lesson.seed}` | [{name}]({lesson.family}.md) |")
@@ -284,7 +291,7 @@ def index() -> str:
 def expected() -> dict[Path, bytes]:
     """Every file this script writes, with its content."""
     out: dict[Path, bytes] = {DOCS / "README.md": index().encode("utf-8")}
-    for lesson in LESSONS:
+    for lesson in ALL_LESSONS:
         text, images = render(lesson)
         out[DOCS / f"{lesson.family}.md"] = text.encode("utf-8")
         for name, data in images.items():
