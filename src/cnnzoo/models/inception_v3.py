@@ -41,7 +41,8 @@ What we changed from the paper, and why:
   returns one tensor. With ``aux_logits=True`` a model in training mode returns
   ``InceptionOutputs(logits, aux)`` and owns its loss: ``model.training_loss(out, y, criterion)``
   is ``criterion(logits) + AUX_LOSS_WEIGHT * criterion(aux)``. The paper gives no weight; 0.4 is
-  what TensorFlow-Slim's training script, which made these weights, uses.
+  the one in TensorFlow-Slim's training script (train_image_classifier.py), TensorFlow's
+  reference for this network.
 - The auxiliary head pools 17x17 to 5x5 with the paper's 5x5/3 average pooling; on a smaller grid
   (small images) adaptive average pooling gives the same 5x5, so its 5x5 convolution still fits.
 - Small images (under 75 px, the smallest the paper's network takes): the stem's convolutions
