@@ -48,6 +48,9 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     # aux_logits: the published file holds the auxiliary heads; transform_input: what the pretrained
     # builder sets (torchvision/models/googlenet.py: `_ovewrite_named_param(kwargs, "transform_input", True)`).
     "googlenet": ("torchvision", "googlenet", {"aux_logits": True, "transform_input": True, "init_weights": False}, 64),
+    # The same for Inception-v3 (torchvision/models/inception.py); 75 px is the smallest it takes.
+    "inception_v3": ("torchvision", "inception_v3",
+                     {"aux_logits": True, "transform_input": True, "init_weights": False}, 75),
     **{f"densenet{d}": ("torchvision", f"densenet{d}", {}, 64) for d in (121, 161, 169, 201)},
     "mobilenet_v2": ("torchvision", "mobilenet_v2", {}, 64),
     "mobilenet_v3_large": ("torchvision", "mobilenet_v3_large", {}, 64),
@@ -65,6 +68,7 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     **{f"mixer_{v}": ("timm", f"mixer_{v}_224", {}, 224) for v in ("s16", "s32", "b16", "b32")},
     "mobilenet_v1": ("timm", "mobilenetv1_100", {}, 64),
     "mobilenet_v2_050": ("timm", "mobilenetv2_050", {}, 64),
+    "xception": ("timm", "legacy_xception", {}, 64),
 }
 
 # How many leading logits the fixture stores, and how many fixed projections of all 1000 (a
@@ -189,7 +193,7 @@ def _torchvision_sets(cnnzoo_name: str, name: str) -> list[dict]:
             "mean": list(t.mean), "std": list(t.std), "input_size": [3, t.crop_size[0], t.crop_size[0]],
             "resize_size": t.resize_size[0], "crop_pct": round(t.crop_size[0] / t.resize_size[0], 4),
             "interpolation": t.interpolation.value, "num_classes": len(w.meta["categories"]),
-            "classes": "imagenet1k", "transform_input": name == "googlenet",
+            "classes": "imagenet1k", "transform_input": name in ("googlenet", "inception_v3"),
             "acc1": metrics.get("acc@1"), "acc5": metrics.get("acc@5"), "num_params": w.meta.get("num_params"),
             "recipe": w.meta.get("recipe"),
         })

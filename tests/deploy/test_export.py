@@ -24,7 +24,8 @@ FAMILY_MODELS = {
     "convnet": "convnet", "alexnet": "alexnet", "vgg": "vgg11_quarter", "nin": "nin", "googlenet": "googlenet",
     "batchnorm": "lenet5_bn", "resnet": "resnet20", "densenet": "densenet_bc_40", "senet": "seresnet18",
     "mixer": "mixer_t4", "mobilenet": "mobilenet_v1_050", "resnext": "resnext50_32x4d", "wide_resnet": "wrn16_8",
-    "squeezenet": "squeezenet1_1", "shufflenet": "shufflenet_v2_x0_5",
+    "squeezenet": "squeezenet1_1", "shufflenet": "shufflenet_v2_x0_5", "inception_v3": "inception_v3",
+    "xception": "xception",
 }
 MORE = ["mobilenet_v2_050", "mobilenet_v3_small"]  # MobileNet's three versions are three networks
 

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
     from .trainer import Trainer
 
-# The head: the final classifier (and GoogLeNet's auxiliary classifiers), what another class count
+# The head: the final classifier (and GoogLeNet's and Inception-v3's auxiliary classifiers), what another class count
 # replaces; the same layers the weights loader leaves fresh.
-HEAD = re.compile(r"^(classifier|aux\d\.classifier)\.")
+HEAD = re.compile(r"^(classifier|aux\d*\.classifier)\.")
 
 
 def is_head(name: str) -> bool:

@@ -25,16 +25,18 @@ class ConvBNAct(nn.Sequential):
 
     The convolution has no bias: the BatchNorm right after it subtracts the mean (which would
     cancel any bias) and adds its own learned shift. ``padding=None`` keeps the spatial size at
-    stride 1 ("same" padding for odd kernels). ``act=None`` leaves the activation out (a linear
-    layer, as MobileNetV2's projection).
+    stride 1 ("same" padding for odd kernels; per axis for a rectangular kernel such as
+    Inception-v3's 1x7). ``act=None`` leaves the activation out (a linear layer, as MobileNetV2's
+    projection).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None, groups: int = 1,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 3,
+                 stride: int = 1, padding: int | tuple[int, int] | None = None, groups: int = 1,
                  act: Callable[..., nn.Module] | None = nn.ReLU,
                  bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> None:
         if padding is None:
-            padding = (kernel_size - 1) // 2
+            padding = ((kernel_size - 1) // 2 if isinstance(kernel_size, int)
+                       else ((kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2))
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                               groups=groups, bias=False)

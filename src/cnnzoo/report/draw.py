@@ -203,14 +203,18 @@ def layer_label(m: Any) -> str:
     """A leaf layer in the words of the papers: ``3×3 conv, 64, stride 2``, ``2×2 max-pool``."""
     cls = type(m).__name__
     if cls == "Conv2d":
-        k, s = _pair(m.kernel_size), _pair(m.stride)
+        s = _pair(m.stride)
+        kh, kw = m.kernel_size  # rectangular in Inception-v3's factorized 1×7 and 7×1
         if m.groups > 1 and m.groups == m.in_channels == m.out_channels:
-            text = f"{k}×{k} depthwise conv"
+            text = f"{kh}×{kw} depthwise conv"
         elif m.groups > 1:          # ResNeXt's cardinality, AlexNet's two GPUs
-            text = f"{k}×{k} conv, {m.out_channels}, {m.groups} groups"
+            text = f"{kh}×{kw} conv, {m.out_channels}, {m.groups} groups"
         else:
-            text = f"{k}×{k} conv, {m.out_channels}"
+            text = f"{kh}×{kw} conv, {m.out_channels}"
         return text + (f", stride {s}" if s > 1 else "")
+    if cls == "SeparableConv2d":  # Xception's: depthwise 3×3, then pointwise 1×1
+        kh, kw = m.conv1.kernel_size
+        return f"{kh}×{kw} separable conv, {m.pointwise.out_channels}"
     if cls == "Linear":
         return f"linear {m.in_features}→{m.out_features}"
     if cls in ("MaxPool2d", "AvgPool2d"):
@@ -242,7 +246,7 @@ def layer_label(m: Any) -> str:
 
 def _kind_of_layer(m: Any) -> str:
     cls = type(m).__name__
-    if cls in ("Conv2d", "ConvBNAct"):
+    if cls in ("Conv2d", *LAYER_UNITS):
         return "conv"
     if "Pool" in cls:
         return "pool"
@@ -263,7 +267,7 @@ def _fold(calls: list[Call]) -> list[tuple[list[Call], str]]:
         attachable = cls in ACTS or cls in NORMS or (cls == "Dropout" and steps
                                                      and steps[-1][0][0].cls == "Linear")
         after_norm = steps and steps[-1][0][-1].cls in NORMS and cls in ACTS
-        if attachable and steps and (steps[-1][0][-1].cls in ("Conv2d", "Linear", "ConvBNAct") or after_norm
+        if attachable and steps and (steps[-1][0][-1].cls in ("Conv2d", "Linear", *LAYER_UNITS) or after_norm
                                      or (steps[-1][0][-1].cls in ACTS or steps[-1][0][-1].cls in NORMS)
                                      and any(g.cls in ("Conv2d", "Linear") for g in steps[-1][0])) \
                 and cls != "LayerNorm":
@@ -328,7 +332,13 @@ BLOCK_KINDS = {
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
     "VGGBlock": "vgg", "NiNBlock": "nin", "Fire": "fire", "ShuffleUnit": "shuffle", "WideBasic": "residual",
     "MBConv": "mobile", "FusedMBConv": "mobile", "EncoderBlock": "attention", "CNBlock": "convnext",
+    "InceptionA": "inception", "InceptionB": "inception", "InceptionC": "inception", "InceptionD": "inception",
+    "InceptionE": "inception", "Block": "residual",
 }
+INCEPTION_V3_BLOCKS = ("InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE")
+
+# Modules with children that are drawn as one layer (their norm and activation attach to them).
+LAYER_UNITS = ("ConvBNAct", "SeparableConv2d")
 
 # Activations a model applies as functions in its forward (F.relu, torch.relu), which the trace of
 # modules cannot see: (model class, module path) -> the activation after that module.
@@ -353,7 +363,7 @@ def _leaves(call: Call) -> list[Call]:
     """The calls under ``call`` with no calls of their own (ConvBNAct counts as one)."""
     out: list[Call] = []
     for c in call.children:
-        if c.children and c.cls != "ConvBNAct":
+        if c.children and c.cls not in LAYER_UNITS:
             out.extend(_leaves(c))
         else:
             out.append(c)
@@ -373,6 +383,113 @@ def _googlenet_name(name: str) -> str:
     if idx is None:
         return group + letters
     return group + (letters or "abcdefgh")[int(idx)]
+
+
+def _inception_v3_name(name: str) -> str:
+    """``mixed6.2`` -> ``6c``: TensorFlow's names of Inception-v3's blocks (Mixed_5b ... Mixed_7c)."""
+    m = re.fullmatch(r"mixed([567])\.(\d+)", name)
+    if not m:
+        return ""
+    return m.group(1) + ("bcd" if m.group(1) == "5" else "abcde")[int(m.group(2))]
+
+
+def _conv_words(conv: Any) -> str:
+    """``1×7 128`` or ``3×3/2 384``: a branch step, as the paper's figures write it."""
+    (kh, kw), s = conv.kernel_size, _pair(conv.stride)
+    return f"{kh}×{kw}{f'/{s}' if s > 1 else ''} {conv.out_channels}"
+
+
+def inception_v3_branches(block: Any) -> list[list[Any]]:
+    """The parallel branches of an Inception-v3 block (A-E), each a list of its ConvBNAct layers in
+    order, a ``(a, b)`` pair for two run side by side (InceptionE's 1×3 ; 3×1) and ``"avg-pool"`` /
+    ``"max-pool"`` for the pooling the block does functionally. Read from the attribute names:
+    ``branch7x7dbl_1`` .. ``_5`` are one branch, ``branch3x3_2a`` / ``_2b`` the pair."""
+    branches: dict[str, list[Any]] = {}
+    for attr, child in block.named_children():
+        # branch7x7dbl_3 -> (branch7x7dbl, 3, ""); branch3x3_2b -> (branch3x3, 2, "b"); branch1x1 alone
+        match = re.fullmatch(r"(branch\w*?)(?:_(\d+)([ab]?))?", attr)
+        if match is None or not hasattr(child, "conv"):
+            continue
+        steps = branches.setdefault(match.group(1), [])
+        if match.group(3) == "b":
+            steps[-1] = (steps[-1], child)
+        else:
+            steps.append(child)
+    if "branch_pool" in branches:  # 3×3 average pooling, stride 1, then a 1×1 projection
+        branches["branch_pool"].insert(0, "avg-pool")
+    else:  # the grid reductions (B, D): a stride-2 max-pool beside the convolutions
+        branches["pool"] = ["max-pool"]
+    return list(branches.values())
+
+
+_INCEPTION_V3_POOLS = {"avg-pool": "3×3 avg-pool", "max-pool": "3×3/2 max-pool"}
+
+
+def _inception_v3_box(step: Any) -> Any:
+    """One step of an opened Inception-v3 branch (see inception_v3_branches)."""
+    if step == "max-pool":
+        return Box("pool", "3×3 max-pool, stride 2")
+    if isinstance(step, str):
+        return Box("pool", _INCEPTION_V3_POOLS[step])
+    if isinstance(step, tuple):  # InceptionE's expanded filter bank: side by side, concatenated
+        return Branches([Seq([_inception_v3_box(x)]) for x in step], "concat")
+    return Box("conv", f"{layer_label(step.conv)} · BN · ReLU")
+
+
+def _inception_v3_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """An Inception-v3 block (A-E): one line per parallel branch."""
+    first, n = calls[0], len(calls)
+
+    def words(step: Any) -> str:
+        if isinstance(step, str):
+            return _INCEPTION_V3_POOLS[step]
+        if isinstance(step, tuple):
+            return f"({_conv_words(step[0].conv)} ; {_conv_words(step[1].conv)})"
+        return _conv_words(step.conv)
+
+    lines = [" → ".join(words(s) for s in branch) for branch in inception_v3_branches(first.module)]
+    names = [_inception_v3_name(c.name) for c in calls]
+    tag = ""
+    if all(names):
+        tag = f" ({names[0]})" if n == 1 else f" ({names[0]}–{names[-1]})"
+    count = f" ×{n}" if n > 1 else ""
+    return f"{first.cls}{count}{tag}", [*lines, f"{len(lines)} parallel branches, concatenated"], None
+
+
+def _xception_flow(name: str) -> str:
+    """``block4`` -> ``middle flow``: where an Xception block sits (paper Figure 5)."""
+    m = re.fullmatch(r"block(\d+)", name)
+    if not m:
+        return ""
+    i = int(m.group(1))
+    return "entry flow" if i <= 3 else "middle flow" if i <= 11 else "exit flow"
+
+
+def _xception_block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """An Xception Block: its separable convolutions, the max-pool where the grid halves, the shortcut."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    units: list[str] = []  # "ReLU · sep 3×3 728 · BN" per separable convolution
+    for layer in m.rep:
+        kind = type(layer).__name__
+        if kind == "SeparableConv2d":
+            units.append(("ReLU · " if units and units[-1] == "ReLU" else "")
+                         + f"sep 3×3 {layer.pointwise.out_channels}")
+            if units[-2:-1] == ["ReLU"]:
+                del units[-2]
+        elif kind == "ReLU":
+            units.append("ReLU")
+        elif kind == "BatchNorm2d":
+            units[-1] += " · BN"
+    same = len(set(units)) == 1
+    lines = [f"({units[0]}) ×{len(units)}" if same and len(units) > 1 else " → ".join(units)]
+    pools = [x for x in m.rep if type(x).__name__ == "MaxPool2d"]
+    if pools:
+        lines.append(layer_label(pools[0]))
+    lines.append("projection (1×1 conv + BN) shortcut" if m.skip is not None else "identity shortcut")
+    flow = _xception_flow(first.name)
+    count = f" ×{n}" if n > 1 else ""
+    return f"Block{count}" + (f" ({flow})" if flow else ""), lines, "add"
 
 
 def _residual_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -487,7 +604,8 @@ def _transformer_era_summary(calls: list[Call]) -> tuple[str, list[str], str | N
 SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
              **dict.fromkeys(INVERTED_RESIDUALS, _inverted_residual_summary), "Fire": _fire_summary,
              "ShuffleUnit": _shuffle_summary, "WideBasic": _wide_basic_summary,
-             "EncoderBlock": _transformer_era_summary, "CNBlock": _transformer_era_summary}
+             "EncoderBlock": _transformer_era_summary, "CNBlock": _transformer_era_summary,
+             "Block": _xception_block_summary, **dict.fromkeys(INCEPTION_V3_BLOCKS, _inception_v3_summary)}
 
 
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -495,7 +613,7 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     first, n = calls[0], len(calls)
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
-    if cls in SUMMARIES:
+    if cls in SUMMARIES and (cls != "Block" or hasattr(m, "rep")):  # "Block": Xception's (timm's name)
         return SUMMARIES[cls](calls)
     if cls == "Inception":
         names = [_googlenet_name(c.name) for c in calls]
@@ -548,7 +666,7 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
 
 def _run_key(c: Call) -> tuple:
     """Blocks with equal keys in a row are drawn as one box with their count."""
-    if c.cls == "Inception":      # every Inception has its own widths; group them by resolution
+    if c.cls == "Inception" or c.cls in INCEPTION_V3_BLOCKS:  # own widths each; group them by resolution
         return (c.cls, c.out_shape[1:] if c.out_shape else None)
     if c.cls in ("BasicBlock", "Bottleneck", *INVERTED_RESIDUALS, "WideBasic", "CNBlock"):
         return (c.cls, c.out_shape)   # the first of a stage differs only in its stride and shortcut
@@ -574,7 +692,7 @@ class _Builder:
         prev_out: tuple[int, ...] | None = None
         while i < len(flat):
             c = flat[i]
-            if c.cls in BLOCK_KINDS or (c.children and c.cls != "ConvBNAct"):
+            if c.cls in BLOCK_KINDS or (c.children and c.cls not in LAYER_UNITS):
                 gap = self._gap_step(prev_out, c.in_shape, annotate)
                 if gap is not None:
                     items.append(gap)
@@ -588,7 +706,7 @@ class _Builder:
                 continue
             j = i
             while j < len(flat) and not (flat[j].cls in BLOCK_KINDS or (flat[j].children
-                                                                           and flat[j].cls != "ConvBNAct")):
+                                                                           and flat[j].cls not in LAYER_UNITS)):
                 j += 1
             for group, label in _fold(flat[i:j]):
                 gap = self._gap_step(prev_out, group[0].in_shape, annotate)
@@ -702,6 +820,8 @@ class _Builder:
             branches = [Seq(self.column([b], level, annotate=False) if not _is_container(b)
                             else self.column(b.children, level, annotate=False)) for b in c.children]
             return Branches(branches, "concat", shape=fmt_shape(c.out_shape) if annotate else None)
+        if cls in INCEPTION_V3_BLOCKS or (cls == "Block" and hasattr(m, "rep")):  # "Block": Xception's
+            return self._open_inception_v3(c, annotate) if cls != "Block" else self._open_xception(c, level, annotate)
         if cls == "DenseBlock":
             layers = c.children
             unit = self.block([layers[0]], level, annotate=False) if level < self.depth else \
@@ -815,6 +935,21 @@ class _Builder:
             col.append(Box("small", "stochastic depth" + (f" ({len(dropped)} of {len(run)} blocks)"
                                                           if len(dropped) < len(run) else "")))
         return Skip(Seq(col), "add", label="identity", shape=fmt_shape(c.out_shape) if annotate else None)
+
+    @staticmethod
+    def _open_inception_v3(c: Call, annotate: bool) -> Branches:
+        """The parallel branches of an Inception-v3 block (the paper's Figures 5-7 and 10)."""
+        return Branches([Seq([_inception_v3_box(x) for x in branch]) for branch in inception_v3_branches(c.module)],
+                        "concat", shape=fmt_shape(c.out_shape) if annotate else None)
+
+    def _open_xception(self, c: Call, level: int, annotate: bool) -> Skip:
+        """An Xception Block: its separable convolutions (and max-pool) beside the shortcut."""
+        rep = next(x for x in c.children if x.name.split(".")[-1] == "rep")
+        body = Seq(self.column(rep.children, level, annotate))
+        skip = c.module.skip
+        shortcut = Box("conv", f"{layer_label(skip)} · BN") if skip is not None else None
+        return Skip(body, "add", shortcut, "" if shortcut else "identity",
+                    shape=fmt_shape(c.out_shape) if annotate else None)
 
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:

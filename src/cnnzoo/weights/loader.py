@@ -37,9 +37,9 @@ from .catalog import (
 from .files import WeightFile, read_weights
 from .mapping import Conversion, conversion
 
-# Final layers: the classifier and GoogLeNet's auxiliary classifiers.
-_HEAD = re.compile(r"^(classifier|aux\d\.classifier)\.")
-_AUX = re.compile(r"^aux\d\.")
+# Final layers: the classifier and the auxiliary classifiers (GoogLeNet's aux1, aux2; Inception-v3's aux).
+_HEAD = re.compile(r"^(classifier|aux\d*\.classifier)\.")
+_AUX = re.compile(r"^aux\d*\.")
 
 
 @dataclass

@@ -122,6 +122,19 @@ _GOOGLENET: tuple[Rule, ...] = (
     (r"^fc\.", "classifier."),
 )
 
+# Inception-v3: TensorFlow's layer names. The stem's five convolutions (Conv2d_1a_3x3 .. Conv2d_4a_3x3)
+# -> stem.0/1/2/4/5 (max-pools at 3 and 6); Mixed_5b-5d, 6a-6e, 7a-7c -> mixed5/6/7 in order (the
+# blocks keep their branch names); AuxLogits -> aux, its fc and the network's fc -> classifier.
+_INCEPTION_V3_STEM = {"1a": 0, "2a": 1, "2b": 2, "3b": 4, "4a": 5}
+_INCEPTION_V3: tuple[Rule, ...] = (
+    (r"^Conv2d_(1a|2a|2b|3b|4a)_\dx\d\.", lambda m: f"stem.{_INCEPTION_V3_STEM[m.group(1)]}."),
+    (r"^Mixed_([567])([a-e])\.",
+     lambda m: f"mixed{m.group(1)}.{'abcde'.index(m.group(2)) - (1 if m.group(1) == '5' else 0)}."),
+    (r"^AuxLogits\.fc\.", "aux.classifier."),
+    (r"^AuxLogits\.", "aux."),
+    (r"^fc\.", "classifier."),
+)
+
 # DenseNet: denseblockK -> blocks.2(K-1), transitionK -> blocks.2K-1 (norm, relu, conv, pool).
 # The published files keep the pre-0.4 names "norm.1"/"conv.2"; torchvision's own loader renames
 # them first (densenet.py, _load_state_dict), and so does the first rule here.
@@ -244,6 +257,9 @@ _CONVNEXT: tuple[Rule, ...] = (
 # ------------------------------------------------------------------------------------------------
 # timm
 
+# timm's legacy_xception: cnnzoo keeps its names (conv1-4, bn1-4, block1-12 with rep/skip/skipbn); fc -> classifier.
+_XCEPTION: tuple[Rule, ...] = ((r"^fc\.", "classifier."),)
+
 # timm SE-ResNet: torchvision's ResNet names plus `se` (its fc1/fc2 are 1x1 convolutions) -> `attn`.
 _SERESNET: tuple[Rule, ...] = (*_RESNET, (r"\.se\.", ".attn."))
 
@@ -311,6 +327,8 @@ def _table() -> dict[str, Conversion]:
     out += [Conversion(f"vgg{d}{'_bn' if bn else ''}", tv, f"vgg{d}{'_bn' if bn else ''}", _vgg_rules(d, bn))
             for d in (11, 13, 16, 19) for bn in (False, True)]
     out.append(Conversion("googlenet", tv, "googlenet", _GOOGLENET, model_kwargs={"aux_logits": True}))
+    # The published file holds the auxiliary head (torchvision's pretrained builder keeps it).
+    out.append(Conversion("inception_v3", tv, "inception_v3", _INCEPTION_V3, model_kwargs={"aux_logits": True}))
     out += [Conversion(f"densenet{d}", tv, f"densenet{d}", _DENSENET) for d in (121, 161, 169, 201)]
     out.append(Conversion("mobilenet_v2", tv, "mobilenet_v2", _MOBILENET_V2))
     out += [Conversion(f"mobilenet_v3_{s}", tv, f"mobilenet_v3_{s}", _MOBILENET_V3) for s in ("large", "small")]
@@ -333,6 +351,7 @@ def _table() -> dict[str, Conversion]:
     out.append(Conversion("mobilenet_v1", tm, "mobilenetv1_100", _MOBILENET_V1,
                           differs="timm's mobilenetv1_100 uses ReLU6, cnnzoo's mobilenet_v1 the paper's ReLU "
                                   "(the weights load; activations above 6 are not clipped)"))
+    out.append(Conversion("xception", tm, "legacy_xception", _XCEPTION))
     out.append(Conversion("mobilenet_v2_050", tm, "mobilenetv2_050", _TIMM_MOBILENET_V2))
     return {c.model: c for c in out}
 
