@@ -141,7 +141,8 @@ class ConvNeXt(ZooModel):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         fc = nn.Linear(self.num_features, num_classes)

@@ -146,6 +146,7 @@ class VisionTransformer(ZooModel):
         """torchvision's: Xavier uniform MLPs with tiny biases, the patch projection truncated normal
         with variance 1/fan_in, attention as nn.MultiheadAttention starts (Xavier uniform, zero biases)."""
         for block in self.blocks:
+            assert isinstance(block, EncoderBlock)
             for m in block.mlp:
                 if isinstance(m, nn.Linear):
                     nn.init.xavier_uniform_(m.weight)

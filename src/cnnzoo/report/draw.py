@@ -813,15 +813,18 @@ class _Builder:
                 return skip
             return Seq([skip, Box("small", "ReLU")])
         opener = {"SqueezeExcite": self._open_se, "Fire": self._open_fire, "ShuffleUnit": self._open_shuffle,
-                  "WideBasic": self._open_wide_basic}.get(cls)
+                  "WideBasic": self._open_wide_basic, "EncoderBlock": self._open_transformer_era,
+                  "CNBlock": self._open_transformer_era,
+                  **dict.fromkeys(INCEPTION_V3_BLOCKS, lambda c, level, annotate, run: self._open_inception_v3(
+                      c, annotate))}.get(cls)
+        if cls == "Block" and hasattr(m, "rep"):  # "Block": Xception's (timm's name)
+            return self._open_xception(c, level, annotate)
         if opener is not None:
             return opener(c, level, annotate, run)
         if cls == "Inception":
             branches = [Seq(self.column([b], level, annotate=False) if not _is_container(b)
                             else self.column(b.children, level, annotate=False)) for b in c.children]
             return Branches(branches, "concat", shape=fmt_shape(c.out_shape) if annotate else None)
-        if cls in INCEPTION_V3_BLOCKS or (cls == "Block" and hasattr(m, "rep")):  # "Block": Xception's
-            return self._open_inception_v3(c, annotate) if cls != "Block" else self._open_xception(c, level, annotate)
         if cls == "DenseBlock":
             layers = c.children
             unit = self.block([layers[0]], level, annotate=False) if level < self.depth else \
@@ -858,11 +861,8 @@ class _Builder:
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
-        if cls in ("EncoderBlock", "CNBlock"):
-            return self._open_transformer_era(c, level, annotate, run)
         # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
         return Seq(self.column(c.children, level, annotate))
-
 
     def _open_se(self, c: Call, level: int, annotate: bool, run: list[Call]) -> Any:
         """The SE gate: squeeze, excite, and the multiplication that scales each channel."""
