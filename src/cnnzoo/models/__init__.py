@@ -15,6 +15,7 @@ from __future__ import annotations
 # isort: off
 from . import convnet, alexnet, vgg, nin, googlenet, batchnorm, resnet, densenet, senet, mixer, mobilenet  # noqa: F401,E401,I001
 from . import resnext, wide_resnet, squeezenet, shufflenet  # noqa: F401,E401  (the families that followed)
+from . import darknet, resmlp, gmlp  # noqa: F401,E401  (YOLOv3's backbone; the Mixer's successors)
 # isort: on
 from .base import SMALL_INPUT_BELOW, InputTooSmallError, ZooModel
 from .profile import LayerProfile, Profile, count_params, meta_model, profile

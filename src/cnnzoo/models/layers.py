@@ -1,5 +1,6 @@
 """Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block,
-stochastic depth (DropPath) and the arithmetic of feature-map sizes.
+stochastic depth (DropPath), the arithmetic of feature-map sizes and widths, and the patch
+embedding and MLP of the all-MLP networks (MLP-Mixer, ResMLP, gMLP).
 
 Only what more than one family uses lives here, and a family imports it from here, never from
 another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
@@ -13,7 +14,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+from einops.layers.torch import Rearrange
 from torch import nn
+
+from ..errors import ModelError
 
 
 class ConvBNAct(nn.Sequential):
@@ -92,8 +96,6 @@ def drop_path_rates(rate: float, blocks: int) -> list[float]:
     """The paper's linear decay rule: block ``i`` of ``blocks`` drops with ``rate * i / (blocks - 1)``,
     from 0 at the input to ``rate`` at the last block (timm's ``drop_path_rate``)."""
     if not 0.0 <= rate < 1.0:
-        from ..errors import ModelError
-
         raise ModelError(f"drop_path must be in [0, 1), got {rate}")
     return [rate * i / max(1, blocks - 1) for i in range(blocks)]
 
@@ -139,3 +141,67 @@ def init_conv_bn(model: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
+    """``widths`` times ``width_mult``, rounded, at least 4 channels each (ResNet's and Darknet's
+    ``width_mult``: the knob that makes an ImageNet network affordable on a laptop CPU)."""
+    if not 0 < width_mult <= 8:
+        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
+    return tuple(max(4, int(round(w * width_mult))) for w in widths)
+
+
+# -- the all-MLP networks: MLP-Mixer, ResMLP, gMLP ------------------------------------------------
+
+# The patch size for images under SMALL_INPUT_BELOW px (base.py): 28 and 32 both divide by 4, giving
+# 49 and 64 tokens.
+SMALL_PATCH = 4
+
+
+def patch_size_for(family: str, image_size: int, paper_patch: int, patch_size: int | None,
+                   small_below: int) -> int:
+    """The side of the square patches an all-MLP network cuts an ``image_size`` image into: ``patch_size``
+    when given, the paper's from ``small_below`` px up, :data:`SMALL_PATCH` below; a ModelError (naming
+    ``family`` and a patch size that would fit) when it does not divide the image."""
+    if patch_size is None:
+        patch_size = paper_patch if image_size >= small_below else min(paper_patch, SMALL_PATCH)
+    if image_size % patch_size and image_size >= patch_size:
+        divisors = sorted((p for p in range(2, image_size + 1) if image_size % p == 0),
+                          key=lambda p: abs(p - patch_size))
+        raise ModelError(f"{family} cuts the image into {patch_size}x{patch_size} patches, so image_size "
+                         f"must be a multiple of {patch_size}, got {image_size}"
+                         + (f" (patch_size={divisors[0]} would fit)" if divisors else ""))
+    return patch_size
+
+
+def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+    """LeCun normal (JAX's ``lecun_normal``): truncated at 2 std, rescaled so the variance is 1/fan_in."""
+    std = math.sqrt(1.0 / weight.shape[1]) / 0.87962566103423978
+    return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+
+
+class PatchEmbed(nn.Sequential):
+    """The "per-patch fully connected" stem: cut the image into non-overlapping p x p patches and
+    project each one linearly to ``dim`` channels, (B, C, H, W) -> (B, N, dim) with N = HW / p^2.
+
+    The same as a p x p convolution of stride p (the reference libraries store it so); a linear
+    layer over flattened patches says what it is. :meth:`init_weights` is the official LeCun normal.
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int) -> None:
+        super().__init__(Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size),
+                         nn.Linear(patch_size * patch_size * in_channels, dim))
+
+    def init_weights(self) -> None:
+        proj = self[1]
+        assert isinstance(proj, nn.Linear)
+        lecun_normal_(proj.weight)
+        nn.init.zeros_(proj.bias)
+
+
+class MlpBlock(nn.Sequential):
+    """Linear -> GELU -> Linear: the two-layer perceptron of the MLP-Mixer paper's eq. 1, which ResMLP's
+    cross-channel sublayer repeats."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))

@@ -40,30 +40,23 @@ is classified from its own pixels until the final average over tokens.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from einops.layers.torch import Rearrange
 from torch import nn
 
-from ..errors import ModelError
 from .base import SMALL_INPUT_BELOW, ZooModel
+from .layers import MlpBlock, PatchEmbed, patch_size_for
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("MLP-Mixer: An all-MLP Architecture for Vision", "Tolstikhin et al.", 2021,
               "https://arxiv.org/abs/2105.01601")
 
-# The patch size for images under SMALL_INPUT_BELOW px: 28 and 32 both divide by 4.
-SMALL_PATCH = 4
 # LayerNorm epsilon of the official implementation (Flax's default).
 LN_EPS = 1e-6
 
-
-class MlpBlock(nn.Sequential):
-    """Linear -> GELU -> Linear: the MLP both mixing steps use (paper eq. 1)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+# MlpBlock (Linear -> GELU -> Linear, paper eq. 1), the MLP both mixing steps use, and the per-patch
+# stem (PatchEmbed, with the small-image patch size SMALL_PATCH = 4) live in layers.py: ResMLP and
+# gMLP, the Mixer's successors, share them.
 
 
 class MixerBlock(nn.Module):
@@ -99,22 +92,13 @@ class MlpMixer(ZooModel):
     def __init__(self, dim: int, depth: int, tokens_mlp_dim: int, channels_mlp_dim: int, num_classes: int = 1000,
                  in_channels: int = 3, image_size: int = 224, paper_patch: int = 16, *,
                  patch_size: int | None = None, token_mixing: bool = True) -> None:
-        if patch_size is None:
-            patch_size = paper_patch if image_size >= SMALL_INPUT_BELOW else min(paper_patch, SMALL_PATCH)
-        # One patch is the least a Mixer can take; it must fit before the divisibility check.
+        patch_size = patch_size_for("MLP-Mixer", image_size, paper_patch, patch_size, SMALL_INPUT_BELOW)
+        # One patch is the least a Mixer can take.
         super().__init__(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
                          min_size=patch_size)
-        if image_size % patch_size:
-            divisors = sorted((p for p in range(2, image_size + 1) if image_size % p == 0),
-                              key=lambda p: abs(p - patch_size))
-            raise ModelError(f"MLP-Mixer cuts the image into {patch_size}x{patch_size} patches, so image_size "
-                             f"must be a multiple of {patch_size}, got {image_size}"
-                             + (f" (patch_size={divisors[0]} would fit)" if divisors else ""))
         self.patch_size = patch_size
         self.num_tokens = (image_size // patch_size) ** 2
-        self.stem = nn.Sequential(
-            Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size),
-            nn.Linear(patch_size * patch_size * in_channels, dim))
+        self.stem = PatchEmbed(in_channels, dim, patch_size)
         self.blocks = nn.Sequential(*(MixerBlock(self.num_tokens, dim, tokens_mlp_dim, channels_mlp_dim,
                                                  token_mixing) for _ in range(depth)))
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
@@ -127,12 +111,7 @@ class MlpMixer(ZooModel):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.normal_(m.bias, std=1e-6)
-        # LeCun normal: truncated at 2 std, rescaled so the variance is 1/fan_in.
-        stem = self.stem[1]
-        assert isinstance(stem, nn.Linear)
-        std = math.sqrt(1.0 / stem.in_features) / 0.87962566103423978
-        nn.init.trunc_normal_(stem.weight, std=std, a=-2 * std, b=2 * std)
-        nn.init.zeros_(stem.bias)
+        self.stem.init_weights()  # LeCun normal
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         fc = nn.Linear(self.num_features, num_classes)
