@@ -35,6 +35,7 @@ What we changed from the paper and the reference, and why:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -61,7 +62,7 @@ class DarkBlock(nn.Module):
     """1x1 convolution to half the channels, 3x3 convolution back, each with BatchNorm and leaky ReLU;
     the input added back."""
 
-    def __init__(self, channels: int, act: partial[nn.Module]) -> None:
+    def __init__(self, channels: int, act: Callable[..., nn.Module]) -> None:
         super().__init__()
         self.conv1 = ConvBNAct(channels, channels // 2, 1, act=act)
         self.conv2 = ConvBNAct(channels // 2, channels, 3, act=act)
