@@ -320,6 +320,7 @@ BLOCK_KINDS = {
     "DenseBlock": "dense", "DenseLayer": "dense", "Transition": "transition", "SqueezeExcite": "se",
     "InvertedResidual": "mobile", "DepthwiseSeparable": "mobile", "MixerBlock": "mixer", "MlpBlock": "mixer",
     "VGGBlock": "vgg", "NiNBlock": "nin",
+    "DarkBlock": "residual", "ResMLPBlock": "mixer", "GMLPBlock": "mixer", "SpatialGatingUnit": "mixer",
 }
 
 # Plain containers: their calls are spliced into the parent's column.
@@ -401,13 +402,52 @@ def _inverted_residual_summary(calls: list[Call]) -> tuple[str, list[str], str |
     return f"InvertedResidual{count}", lines, "add" if skips else None
 
 
+def _dark_block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A Darknet-53 DarkBlock: 1x1 halving, 3x3 restoring convolution, the input added back."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    convs = " → ".join(layer_label(c.conv) for c in (m.conv1, m.conv2))
+    return f"DarkBlock{' ×' + str(n) if n > 1 else ''}", [convs, f"each · BN · {layer_label(m.conv1.act)}"], "add"
+
+
+def _mlp_token_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """ResMLP's and gMLP's blocks: how they mix the tokens and the channels."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    count = f" ×{n}" if n > 1 else ""
+    if first.cls == "ResMLPBlock":
+        tok, ch = m.cross_patch, m.cross_channel
+        return (f"ResMLPBlock{count}",
+                [f"cross-patch linear {tok.in_features}→{tok.out_features} (per channel)",
+                 f"cross-channel MLP {ch[0].in_features}→{ch[0].out_features}→{ch[2].out_features}",
+                 "Affine before, LayerScale after each"], "add")
+    proj = m.sgu.spatial_proj
+    return (f"GMLPBlock{count}",
+            [f"linear {m.proj_in.in_features}→{m.proj_in.out_features} · GELU → spatial gating unit → "
+             f"linear {m.proj_out.in_features}→{m.proj_out.out_features}",
+             f"gate: one half × spatial linear {proj.in_features}→{proj.out_features} of the other"], "add")
+
+
+def _sgu_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    proj = calls[0].module.spatial_proj
+    return "SpatialGatingUnit", [f"U × spatial linear {proj.in_features}→{proj.out_features} of LayerNorm(V)"], None
+
+
+# The blocks whose summary is a function of its own.
+_SUMMARIES = {
+    "BasicBlock": _residual_summary, "Bottleneck": _residual_summary, "InvertedResidual": _inverted_residual_summary,
+    "DarkBlock": _dark_block_summary, "ResMLPBlock": _mlp_token_summary, "GMLPBlock": _mlp_token_summary,
+    "SpatialGatingUnit": _sgu_summary,
+}
+
+
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
     """Title, detail lines and path glyph of a closed block (or a run of them)."""
     first, n = calls[0], len(calls)
     cls, m = first.cls, first.module
     count = f" ×{n}" if n > 1 else ""
-    if cls in ("BasicBlock", "Bottleneck"):
-        return _residual_summary(calls)
+    if cls in _SUMMARIES:
+        return _SUMMARIES[cls](calls)
     if cls == "Inception":
         names = [_googlenet_name(c.name) for c in calls]
         tag = ""
@@ -427,8 +467,6 @@ def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
         return f"DenseLayer{count}", [_steps_text(first)], None
     if cls == "Transition":
         return f"Transition{count}", [_steps_text(first)], None
-    if cls == "InvertedResidual":
-        return _inverted_residual_summary(calls)
     if cls == "DepthwiseSeparable":
         a, b = m[0].conv, m[1].conv
         st = f", stride {_pair(a.stride)}" if _pair(a.stride) > 1 else ""
@@ -640,8 +678,38 @@ class _Builder:
             shape = fmt_shape(c.out_shape) if annotate else None
             return Seq([Skip(Seq([Box("small", "LayerNorm"), tok_body]), "add", shape=shape),
                         Skip(Seq([Box("small", "LayerNorm"), ch_body]), "add", shape=shape)])
+        if cls in ("DarkBlock", "ResMLPBlock", "GMLPBlock"):
+            return self._open_successor(c, level, annotate)
         # Everything else (VGGBlock, NiNBlock, Transition, DenseLayer, MlpBlock, ...) is a column.
         return Seq(self.column(c.children, level, annotate))
+
+    def _open_successor(self, c: Call, level: int, annotate: bool) -> Any:
+        """The inside of Darknet's DarkBlock and of the Mixer's successors' blocks (ResMLP, gMLP)."""
+        cls, m = c.cls, c.module
+        shape = fmt_shape(c.out_shape) if annotate else None
+        if cls == "DarkBlock":
+            return Skip(Seq(self.column(c.children, level, annotate)), "add", label="identity", shape=shape)
+        if cls == "ResMLPBlock":
+            tok, ch = m.cross_patch, m.cross_channel
+            tok_box = Box("mixer", "cross-patch linear", [f"{tok.in_features} patches → {tok.out_features}, "
+                                                          "per channel"])
+            ch_box = Box("mixer", "cross-channel MLP", [f"{ch[0].in_features} channels → {ch[0].out_features} "
+                                                        f"· GELU → {ch[2].out_features}, per patch"])
+            return Seq([Skip(Seq([Box("small", "Affine"), tok_box, Box("small", "LayerScale")]), "add", shape=shape),
+                        Skip(Seq([Box("small", "Affine"), ch_box, Box("small", "LayerScale")]), "add", shape=shape)])
+        # GMLPBlock: the Spatial Gating Unit multiplies one half of the channels by a projection of the other.
+        proj = m.sgu.spatial_proj
+        gate = Skip(Seq([Box("small", f"V: channels {m.sgu.norm.normalized_shape[0] + 1}–"
+                                      f"{2 * m.sgu.norm.normalized_shape[0]}"),
+                         Box("small", "LayerNorm"),
+                         Box("mixer", "spatial linear", [f"{proj.in_features} tokens → {proj.out_features}, "
+                                                         "per channel"])]),
+                    "mul", label=f"U: channels 1–{m.sgu.norm.normalized_shape[0]}")
+        sgu = Frame("mixer", "Spatial Gating Unit", gate)
+        return Skip(Seq([Box("small", "LayerNorm"),
+                         Box("linear", f"linear {m.proj_in.in_features}→{m.proj_in.out_features} · GELU"),
+                         sgu, Box("linear", f"linear {m.proj_out.in_features}→{m.proj_out.out_features}")]),
+                    "add", shape=shape)
 
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:
