@@ -50,6 +50,9 @@ LESSONS = (
     Lesson("mlpmixer", "mixer", (("mixer_b16", "MixerBlock"),)),
     Lesson("mobilenet", "mobilenet", (("mobilenet_v2", "InvertedResidual"),
                                       ("mobilenet_v1", "DepthwiseSeparable"))),
+    Lesson("darknet", "darknet", (("darknet53", "DarkBlock"),)),
+    Lesson("resmlp", "resmlp", (("resmlp_12", "ResMLPBlock"),)),
+    Lesson("gmlp", "gmlp", (("gmlp_s16", "GMLPBlock"),)),
 )
 
 SMALL, LARGE = (1, 28, 28), (3, 224, 224)

@@ -49,7 +49,7 @@ from .layers import MlpBlock, PatchEmbed, patch_size_for
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("ResMLP: Feedforward networks for image classification with data-efficient training",
-              "Touvron, Bojanowski, Caron, Cord, El-Nouby, Grave, Izacard, Joulin, Synnaeve, Verbeek, Jégou",
+              "Touvron et al.",
               2021, "https://arxiv.org/abs/2105.03404")
 
 # The cross-channel MLP is 4x as wide as the network (paper section 2).
