@@ -18,7 +18,8 @@ and :class:`GMLPBlock`, ``x + proj_out(SGU(GELU(proj_in(LayerNorm(x)))))``: one 
 token and the channel mixing, where a Mixer needs two MLPs. The network: the Mixer's per-patch
 linear stem (:class:`~cnnzoo.models.layers.PatchEmbed`), 30 identical blocks, LayerNorm, the
 average over the patches and a linear head. gMLP-S: width 256, channels 1536 inside,
-19,422,656 parameters at 3x224x224 (196 patches), 79.6% ImageNet top-1, like DeiT-S.
+19,422,656 parameters at 3x224x224 (196 patches); the paper reports 79.6% ImageNet top-1 for it,
+DeiT-S's accuracy.
 
 What we changed from the paper and the reference, and why:
 

@@ -23,7 +23,7 @@ sublayer, ``A`` the N x N linear layer) then ``Y = Z + diag(a2) MLP(Aff(Z))`` (t
 sublayer, Linear -> GELU -> Linear, 4x wide). The network: the Mixer's per-patch linear stem
 (:class:`~cnnzoo.models.layers.PatchEmbed`), 12 blocks of width 384, a last Affine, the average
 over the patches and a linear head. ResMLP-12: 15,350,872 parameters at 3x224x224 (196 patches of
-16x16), 76.6% ImageNet top-1 trained on ImageNet alone.
+16x16); the paper reports 76.6% ImageNet top-1 for it, trained on ImageNet alone.
 
 What we changed from the paper and the reference, and why:
 
