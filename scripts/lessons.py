@@ -62,6 +62,9 @@ LESSONS = (
     Lesson("convnext", "convnext", (("convnext_tiny", "CNBlock"),)),
     Lesson("inception_v3", "inception_v3", (("inception_v3", "InceptionC"), ("inception_v3", "InceptionE"))),
     Lesson("xception", "xception", (("xception", "Block"),)),
+    Lesson("darknet", "darknet", (("darknet53", "DarkBlock"),)),
+    Lesson("resmlp", "resmlp", (("resmlp_12", "ResMLPBlock"),)),
+    Lesson("gmlp", "gmlp", (("gmlp_s16", "GMLPBlock"),)),
 )
 SEED_LESSONS = 11                       # the first eleven: the seed project's families, in its order
 FOLLOWING = LESSONS[SEED_LESSONS:]      # the families that followed them (issue 21)

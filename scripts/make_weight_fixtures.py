@@ -69,6 +69,10 @@ COUNTERPARTS: dict[str, tuple[str, str, dict, int]] = {
     "mobilenet_v1": ("timm", "mobilenetv1_100", {}, 64),
     "mobilenet_v2_050": ("timm", "mobilenetv2_050", {}, 64),
     "xception": ("timm", "legacy_xception", {}, 64),
+    # ResMLP and gMLP take exactly 224 px, as the Mixer; Darknet-53 any size (64 px here, as the CNNs).
+    "resmlp_12": ("timm", "resmlp_12_224", {}, 224),
+    **{f"gmlp_{v}": ("timm", f"gmlp_{v}_224", {}, 224) for v in ("ti16", "s16")},
+    "darknet53": ("timm", "darknet53", {}, 64),
 }
 
 # How many leading logits the fixture stores, and how many fixed projections of all 1000 (a

@@ -11,7 +11,8 @@ from cnnzoo.models import SMALL_INPUT_BELOW, create_model, meta_model
 
 from .conftest import ALL_MODELS, HEAVY
 
-MIXERS = [n for n in ALL_MODELS if n.startswith(("mixer", "vit"))]  # the patch models (fixed input size)
+# The patch networks (MLP-Mixer, its successors ResMLP and gMLP, ViT): patches, not a small-image stem.
+MIXERS = [n for n in ALL_MODELS if n.startswith(("mixer", "resmlp", "gmlp", "vit"))]
 CNNS = [n for n in ALL_MODELS if n not in MIXERS]
 
 

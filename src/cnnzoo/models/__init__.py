@@ -18,6 +18,7 @@ from . import resnext, wide_resnet, squeezenet, shufflenet  # noqa: F401,E401  (
 from . import efficientnet  # noqa: F401
 from . import vit, convnext  # noqa: F401,E401  (attention, and the ConvNet it inspired)
 from . import inception_v3, xception  # noqa: F401,E401
+from . import darknet, resmlp, gmlp  # noqa: F401,E401  (YOLOv3's backbone; the Mixer's successors)
 # isort: on
 from .base import SMALL_INPUT_BELOW, InputTooSmallError, ZooModel
 from .profile import LayerProfile, Profile, count_params, meta_model, profile

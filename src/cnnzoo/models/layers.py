@@ -1,6 +1,7 @@
 """Pieces several families share: the conv-BN-activation unit, the Squeeze-and-Excitation block,
 stochastic depth (DropPath), MobileNetV2's inverted residual, channel rounding, the patch embedding
-and MLP of the patch-based networks (MLP-Mixer, ViT), and the arithmetic of feature-map sizes.
+and MLP of the patch-based networks (MLP-Mixer, ResMLP, gMLP, ViT), and the arithmetic of feature-map
+sizes and widths.
 
 Only what more than one family uses lives here, and a family imports it from here, never from
 another family's file. A block that belongs to one paper (Inception, DenseBlock, ...) lives in that
@@ -18,6 +19,8 @@ from functools import partial
 import torch
 from einops.layers.torch import Rearrange
 from torch import nn
+
+from ..errors import ModelError
 
 
 class ConvBNAct(nn.Sequential):
@@ -98,8 +101,6 @@ def drop_path_rates(rate: float, blocks: int) -> list[float]:
     """The paper's linear decay rule: block ``i`` of ``blocks`` drops with ``rate * i / (blocks - 1)``,
     from 0 at the input to ``rate`` at the last block (timm's ``drop_path_rate``)."""
     if not 0.0 <= rate < 1.0:
-        from ..errors import ModelError
-
         raise ModelError(f"drop_path must be in [0, 1), got {rate}")
     return [rate * i / max(1, blocks - 1) for i in range(blocks)]
 
@@ -183,10 +184,17 @@ class PatchEmbed(nn.Sequential):
                          nn.Linear(patch_size * patch_size * in_channels, dim))
         self.patch_size = patch_size
 
+    def init_weights(self) -> None:
+        """The official all-MLP initialization of the projection: LeCun normal, zero bias."""
+        proj = self[1]
+        assert isinstance(proj, nn.Linear)
+        lecun_normal_(proj.weight)
+        nn.init.zeros_(proj.bias)
+
 
 class MlpBlock(nn.Sequential):
-    """Linear -> GELU -> Linear: the two-layer perceptron of MLP-Mixer's mixing steps and of every
-    Transformer block (ViT's "MLP"), applied to the last dimension."""
+    """Linear -> GELU -> Linear: the two-layer perceptron of MLP-Mixer's mixing steps (its eq. 1), of
+    ResMLP's cross-channel sublayer and of every Transformer block (ViT's "MLP"), on the last dimension."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -233,3 +241,20 @@ def init_conv_bn(model: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
+    """``widths`` times ``width_mult``, rounded, at least 4 channels each (ResNet's and Darknet's
+    ``width_mult``: the knob that makes an ImageNet network affordable on a laptop CPU)."""
+    if not 0 < width_mult <= 8:
+        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
+    return tuple(max(4, int(round(w * width_mult))) for w in widths)
+
+
+# -- the all-MLP networks' initialization -----------------------------------------------------
+
+def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+    """LeCun normal (JAX's ``lecun_normal``): truncated at 2 std, rescaled so the variance is 1/fan_in."""
+    std = math.sqrt(1.0 / weight.shape[1]) / 0.87962566103423978
+    return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+

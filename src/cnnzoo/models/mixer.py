@@ -40,8 +40,6 @@ is classified from its own pixels until the final average over tokens.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from einops.layers.torch import Rearrange
 from torch import nn
@@ -55,6 +53,11 @@ PAPER = Paper("MLP-Mixer: An all-MLP Architecture for Vision", "Tolstikhin et al
 
 # LayerNorm epsilon of the official implementation (Flax's default).
 LN_EPS = 1e-6
+
+
+# MlpBlock (Linear -> GELU -> Linear, paper eq. 1), the MLP both mixing steps use, and the per-patch
+# stem (PatchEmbed, with the small-image patch size SMALL_PATCH = 4) live in layers.py: ResMLP, gMLP
+# and ViT share them.
 
 
 class MixerBlock(nn.Module):
@@ -110,12 +113,7 @@ class MlpMixer(ZooModel):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.normal_(m.bias, std=1e-6)
-        # LeCun normal: truncated at 2 std, rescaled so the variance is 1/fan_in.
-        stem = self.stem[1]
-        assert isinstance(stem, nn.Linear)
-        std = math.sqrt(1.0 / stem.in_features) / 0.87962566103423978
-        nn.init.trunc_normal_(stem.weight, std=std, a=-2 * std, b=2 * std)
-        nn.init.zeros_(stem.bias)
+        self.stem.init_weights()  # LeCun normal
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         fc = nn.Linear(self.num_features, num_classes)

@@ -60,7 +60,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .layers import DropPath, drop_path_rates, init_conv_bn
+from .layers import DropPath, drop_path_rates, init_conv_bn, scaled_widths
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "He, Zhang, Ren, Sun", 2015,
@@ -170,13 +170,6 @@ Block = type[BasicBlock] | type[Bottleneck]
 # The paper's stage widths. `width_mult` scales them all (0.25 -> 16, 32, 64, 128), the knob that
 # makes a ResNet-18 affordable on a laptop CPU; the reference counts hold at width_mult=1.
 IMAGENET_WIDTHS = (64, 128, 256, 512)
-
-
-def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
-    """``widths`` times ``width_mult``, rounded, at least 4 channels each."""
-    if not 0 < width_mult <= 8:
-        raise ModelError(f"width_mult must be in (0, 8], got {width_mult}")
-    return tuple(max(4, int(round(w * width_mult))) for w in widths)
 
 
 class ResNet(ZooModel):

@@ -334,6 +334,7 @@ BLOCK_KINDS = {
     "MBConv": "mobile", "FusedMBConv": "mobile", "EncoderBlock": "attention", "CNBlock": "convnext",
     "InceptionA": "inception", "InceptionB": "inception", "InceptionC": "inception", "InceptionD": "inception",
     "InceptionE": "inception", "Block": "residual",
+    "DarkBlock": "residual", "ResMLPBlock": "mixer", "GMLPBlock": "mixer", "SpatialGatingUnit": "mixer",
 }
 INCEPTION_V3_BLOCKS = ("InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE")
 
@@ -600,12 +601,47 @@ def _transformer_era_summary(calls: list[Call]) -> tuple[str, list[str], str | N
              "× layer scale γ" + (" · stochastic depth" if dropped else "")], "add")
 
 
+
+
+def _dark_block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """A Darknet-53 DarkBlock: 1x1 halving, 3x3 restoring convolution, the input added back."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    convs = " → ".join(layer_label(c.conv) for c in (m.conv1, m.conv2))
+    return f"DarkBlock{' ×' + str(n) if n > 1 else ''}", [convs, f"each · BN · {layer_label(m.conv1.act)}"], "add"
+
+
+def _mlp_token_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    """ResMLP's and gMLP's blocks: how they mix the tokens and the channels."""
+    first, n = calls[0], len(calls)
+    m = first.module
+    count = f" ×{n}" if n > 1 else ""
+    if first.cls == "ResMLPBlock":
+        tok, ch = m.cross_patch, m.cross_channel
+        return (f"ResMLPBlock{count}",
+                [f"cross-patch linear {tok.in_features}→{tok.out_features} (per channel)",
+                 f"cross-channel MLP {ch[0].in_features}→{ch[0].out_features}→{ch[2].out_features}",
+                 "Affine before, LayerScale after each"], "add")
+    proj = m.sgu.spatial_proj
+    return (f"GMLPBlock{count}",
+            [f"linear {m.proj_in.in_features}→{m.proj_in.out_features} · GELU → spatial gating unit → "
+             f"linear {m.proj_out.in_features}→{m.proj_out.out_features}",
+             f"gate: one half × spatial linear {proj.in_features}→{proj.out_features} of the other"], "add")
+
+
+def _sgu_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
+    proj = calls[0].module.spatial_proj
+    return "SpatialGatingUnit", [f"U × spatial linear {proj.in_features}→{proj.out_features} of LayerNorm(V)"], None
+
+
 # The blocks whose summary has a function of its own.
 SUMMARIES = {"BasicBlock": _residual_summary, "Bottleneck": _residual_summary,
              **dict.fromkeys(INVERTED_RESIDUALS, _inverted_residual_summary), "Fire": _fire_summary,
              "ShuffleUnit": _shuffle_summary, "WideBasic": _wide_basic_summary,
              "EncoderBlock": _transformer_era_summary, "CNBlock": _transformer_era_summary,
-             "Block": _xception_block_summary, **dict.fromkeys(INCEPTION_V3_BLOCKS, _inception_v3_summary)}
+             "Block": _xception_block_summary, **dict.fromkeys(INCEPTION_V3_BLOCKS, _inception_v3_summary),
+             "DarkBlock": _dark_block_summary, "ResMLPBlock": _mlp_token_summary, "GMLPBlock": _mlp_token_summary,
+             "SpatialGatingUnit": _sgu_summary}
 
 
 def _block_summary(calls: list[Call]) -> tuple[str, list[str], str | None]:
@@ -816,7 +852,9 @@ class _Builder:
                   "WideBasic": self._open_wide_basic, "EncoderBlock": self._open_transformer_era,
                   "CNBlock": self._open_transformer_era,
                   **dict.fromkeys(INCEPTION_V3_BLOCKS, lambda c, level, annotate, run: self._open_inception_v3(
-                      c, annotate))}.get(cls)
+                      c, annotate)),
+                  **dict.fromkeys(("DarkBlock", "ResMLPBlock", "GMLPBlock"),
+                                  lambda c, level, annotate, run: self._open_successor(c, level, annotate))}.get(cls)
         if cls == "Block" and hasattr(m, "rep"):  # "Block": Xception's (timm's name)
             return self._open_xception(c, level, annotate)
         if opener is not None:
@@ -950,6 +988,34 @@ class _Builder:
         shortcut = Box("conv", f"{layer_label(skip)} · BN") if skip is not None else None
         return Skip(body, "add", shortcut, "" if shortcut else "identity",
                     shape=fmt_shape(c.out_shape) if annotate else None)
+
+    def _open_successor(self, c: Call, level: int, annotate: bool) -> Any:
+        """The inside of Darknet's DarkBlock and of the Mixer's successors' blocks (ResMLP, gMLP)."""
+        cls, m = c.cls, c.module
+        shape = fmt_shape(c.out_shape) if annotate else None
+        if cls == "DarkBlock":
+            return Skip(Seq(self.column(c.children, level, annotate)), "add", label="identity", shape=shape)
+        if cls == "ResMLPBlock":
+            tok, ch = m.cross_patch, m.cross_channel
+            tok_box = Box("mixer", "cross-patch linear", [f"{tok.in_features} patches → {tok.out_features}, "
+                                                          "per channel"])
+            ch_box = Box("mixer", "cross-channel MLP", [f"{ch[0].in_features} channels → {ch[0].out_features} "
+                                                        f"· GELU → {ch[2].out_features}, per patch"])
+            return Seq([Skip(Seq([Box("small", "Affine"), tok_box, Box("small", "LayerScale")]), "add", shape=shape),
+                        Skip(Seq([Box("small", "Affine"), ch_box, Box("small", "LayerScale")]), "add", shape=shape)])
+        # GMLPBlock: the Spatial Gating Unit multiplies one half of the channels by a projection of the other.
+        proj = m.sgu.spatial_proj
+        gate = Skip(Seq([Box("small", f"V: channels {m.sgu.norm.normalized_shape[0] + 1}–"
+                                      f"{2 * m.sgu.norm.normalized_shape[0]}"),
+                         Box("small", "LayerNorm"),
+                         Box("mixer", "spatial linear", [f"{proj.in_features} tokens → {proj.out_features}, "
+                                                         "per channel"])]),
+                    "mul", label=f"U: channels 1–{m.sgu.norm.normalized_shape[0]}")
+        sgu = Frame("mixer", "Spatial Gating Unit", gate)
+        return Skip(Seq([Box("small", "LayerNorm"),
+                         Box("linear", f"linear {m.proj_in.in_features}→{m.proj_in.out_features} · GELU"),
+                         sgu, Box("linear", f"linear {m.proj_out.in_features}→{m.proj_out.out_features}")]),
+                    "add", shape=shape)
 
     @staticmethod
     def _rename_mobile(col: list[Any]) -> None:

@@ -282,6 +282,37 @@ _MIXER: tuple[Rule, ...] = (
     (r"^head\.", "classifier."),
 )
 
+# ResMLP: the Mixer's stem; linear_tokens -> cross_patch, mlp_channels -> cross_channel (an MlpBlock),
+# the LayerScale vectors ls1/ls2 -> layer_scale1/layer_scale2, head -> classifier.
+_RESMLP: tuple[Rule, ...] = (
+    (r"^stem\.proj\.", "stem.1."),
+    (r"\.linear_tokens\.", ".cross_patch."),
+    (r"\.mlp_channels\.fc1\.", ".cross_channel.0."),
+    (r"\.mlp_channels\.fc2\.", ".cross_channel.2."),
+    (r"\.ls([12])$", r".layer_scale\1"),
+    (r"^head\.", "classifier."),
+)
+
+# gMLP: the Mixer's stem; the gated MLP's fc1/fc2 -> proj_in/proj_out, its gate -> sgu (the gate's
+# proj -> spatial_proj), head -> classifier.
+_GMLP: tuple[Rule, ...] = (
+    (r"^stem\.proj\.", "stem.1."),
+    (r"\.mlp_channels\.fc1\.", ".proj_in."),
+    (r"\.mlp_channels\.fc2\.", ".proj_out."),
+    (r"\.mlp_channels\.gate\.proj\.", ".sgu.spatial_proj."),
+    (r"\.mlp_channels\.gate\.", ".sgu."),
+    (r"^head\.", "classifier."),
+)
+
+# timm's Darknet-53 (a CspNet with 'dark' stages): stem.conv1 -> stem (one ConvBNAct), each stage's
+# conv_down -> stages.S.0 and its blocks.B -> stages.S.B+1 (one Sequential per stage), head.fc -> classifier.
+_DARKNET: tuple[Rule, ...] = (
+    (r"^stem\.conv1\.", "stem."),
+    (r"^stages\.(\d)\.conv_down\.", r"stages.\1.0."),
+    (r"^stages\.(\d)\.blocks\.(\d+)\.", lambda m: f"stages.{m.group(1)}.{int(m.group(2)) + 1}."),
+    (r"^head\.fc\.", "classifier."),
+)
+
 # timm's MobileNetV1 (mobilenetv1_100): blocks.S.B (depthwise-separable: conv_dw, bn1, conv_pw, bn2)
 # -> features.1..13, each a pair of ConvBNAct.
 _MOBILENET_V1_DEPTHS = (1, 2, 2, 6, 2)
@@ -353,6 +384,11 @@ def _table() -> dict[str, Conversion]:
                                   "(the weights load; activations above 6 are not clipped)"))
     out.append(Conversion("xception", tm, "legacy_xception", _XCEPTION))
     out.append(Conversion("mobilenet_v2_050", tm, "mobilenetv2_050", _TIMM_MOBILENET_V2))
+    # The patch embedding is a conv in timm, a linear layer here (as the Mixer's).
+    out.append(Conversion("resmlp_12", tm, "resmlp_12_224", _RESMLP, reshapes=((r"^stem\.1\.weight$", _patch_kernel),)))
+    out += [Conversion(f"gmlp_{v}", tm, f"gmlp_{v}_224", _GMLP, reshapes=((r"^stem\.1\.weight$", _patch_kernel),))
+            for v in ("ti16", "s16")]
+    out.append(Conversion("darknet53", tm, "darknet53", _DARKNET))
     return {c.model: c for c in out}
 
 
