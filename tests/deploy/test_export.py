@@ -25,7 +25,8 @@ FAMILY_MODELS = {
     "batchnorm": "lenet5_bn", "resnet": "resnet20", "densenet": "densenet_bc_40", "senet": "seresnet18",
     "mixer": "mixer_t4", "mobilenet": "mobilenet_v1_050", "resnext": "resnext50_32x4d", "wide_resnet": "wrn16_8",
     "squeezenet": "squeezenet1_1", "shufflenet": "shufflenet_v2_x0_5", "inception_v3": "inception_v3",
-    "xception": "xception",
+    "xception": "xception", "efficientnet": "efficientnet_b0", "vit": "vit_lite_7_4", "convnext": "convnext_atto",
+    "darknet": "darknet53", "resmlp": "resmlp_t4", "gmlp": "gmlp_ti4",
 }
 MORE = ["mobilenet_v2_050", "mobilenet_v3_small"]  # MobileNet's three versions are three networks
 
