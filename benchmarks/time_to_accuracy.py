@@ -1,7 +1,7 @@
 """Time to accuracy: run ``cnnzoo train --config configs/<recipe>.yaml`` and record how long the
 command took, from its start to its exit, and the test accuracy it reached.
 
-    python benchmarks/time_to_accuracy.py RECIPE [RECIPE ...] [--device cpu] [--repeats 1]
+    python benchmarks/time_to_accuracy.py RECIPE [RECIPE ...] [--device cpu] [--repeats 1] [--seeds]
                                           [--set KEY=VALUE ...]
 
 Each recipe runs in a fresh process, one at a time, with nothing else of ours running. "Wall" is
@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("recipes", nargs="+", help="names in configs/ (or paths of YAML files)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--repeats", type=int, default=1, help="runs per recipe (medians are reported)")
+    ap.add_argument("--seeds", action="store_true",
+                    help="run i of --repeats trains with train.seed=i (a median over seeds, not over one seed)")
     ap.add_argument("--set", nargs="+", default=[], dest="sets", metavar="KEY=VALUE")
     args = ap.parse_args()
     old = read_result("time_to_accuracy") or {}
@@ -93,7 +95,8 @@ def main() -> None:
         rows = []
         for i in range(args.repeats):
             log(f"{recipe} run {i + 1}/{args.repeats} (load {loadavg()})")
-            rows.append(run_recipe(recipe, device=args.device, sets=args.sets))
+            seed = [f"train.seed={i}"] if args.seeds else []
+            rows.append(run_recipe(recipe, device=args.device, sets=[*args.sets, *seed]))
             log(f"  {rows[-1]['wall_s']:.1f}s wall, test acc {rows[-1]['test_acc']}")
         runs[recipe] = {"runs": rows, "command": command(), "machine": machine()}
     write_result("time_to_accuracy", {"recipes": runs})

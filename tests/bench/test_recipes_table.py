@@ -52,3 +52,15 @@ def test_updating_the_page_keeps_the_rest_of_it(tmp_path):
     assert text.startswith("# Results\n\nintro") and text.rstrip().endswith("the compare table")
     assert s.main(["--doc", str(doc), "--results", str(results), "--check"]) == 0
     assert text.index(s.BEGIN) < text.index("---")
+
+
+def test_a_recipe_without_a_full_run_quotes_its_reduced_run_of_the_same_network():
+    s = script()
+    short = {"run": {"model": "resnet18", "epochs": 1, "test_acc": 0.9012, "wall_s": 51.0, "load_before": [1.02]},
+             "machine": {"date": "2026-11-27 21:40 UTC"}}
+    table = s.render({}, {"resnet": short})
+    row = next(line for line in table.splitlines() if line.startswith("| [`resnet`]"))
+    assert "| not measured yet |" in row and "reduced: 1 epoch(s), 90.12% in 51.0 s, 2026-11-27 (load 1.02)" in row
+    assert "benchmarks/reduced_runs.py" in table
+    other = {"run": {**short["run"], "model": "resnet34"}, "machine": short["machine"]}
+    assert "reduced:" not in s.render({}, {"resnet": other})   # another network: not this recipe's figure
