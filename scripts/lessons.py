@@ -134,6 +134,17 @@ def _pct(acc: float | None) -> str:
     return "?" if acc is None else f"{100 * acc:.2f}%"
 
 
+def _smoothing_note(seed: str) -> str:
+    """Why the training loss sits above the validation loss in a recipe with label smoothing."""
+    from cnnzoo.config import load_config
+
+    eps = load_config(ROOT / "configs" / f"{seed}.yaml").train.label_smoothing
+    if not eps:
+        return ""
+    return (f" The training loss is the smoothed loss the recipe trains with (label smoothing {eps:g}), which "
+            "cannot reach zero, so it sits above the validation loss (plain cross-entropy).")
+
+
 def _curves_record(seed: str) -> tuple[dict | None, str]:
     """The result whose per-epoch history the page draws, and its file's name: a timed run of
     time_to_accuracy.json where one holds a history, else recipe_curves.json's run of the recipe."""
@@ -236,7 +247,8 @@ def _recipe_section(lesson: Lesson, model: str, kwargs: dict) -> str:
                    f"[`benchmarks/results/{source}`](../../benchmarks/results/{source}) "
                    f"(its `history`: the rows of the run's `metrics.jsonl`). Measured on {_machine(m)}, device "
                    f"`{run.get('device', '?')}`, torch {m.get('torch', '?')}, {m.get('date', '?')}, by "
-                   f"`{record.get('command', '?')}`, which ran `{run.get('command', '?')}`."), "",
+                   f"`{record.get('command', '?')}`, which ran `{run.get('command', '?')}`."
+                   + _smoothing_note(lesson.seed)), "",
                   f"![training curves of {run.get('model', lesson.seed)}](img/{lesson.family}-curves.png)"]
     else:
         parts.append("No committed result holds this recipe's per-epoch history yet (`python "
