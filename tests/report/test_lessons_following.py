@@ -22,6 +22,7 @@ def test_each_following_family_has_a_page_with_its_blocks_recipe_and_measurement
         pictures = re.findall(r"!\[[^\]]*\]\((img/[^)]+)\)", text)
         assert len(pictures) >= 2 + len(lesson.blocks)  # and the curves, where a result holds them
         for pic in pictures:
-            ET.parse(page.parent / pic)
+            if pic.endswith(".svg"):
+                ET.parse(page.parent / pic)
         measured = lessons._measured(lesson.seed)
         assert measured and "PENDING" not in measured and measured.removeprefix("Measured: ") in text
