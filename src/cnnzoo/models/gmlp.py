@@ -41,8 +41,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import ZooModel
 from .layers import PatchEmbed, choose_patch
+from .mixer import PatchMLPNet
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("Pay Attention to MLPs", "Liu, Dai, So, Le", 2021, "https://arxiv.org/abs/2105.08050")
@@ -92,7 +92,7 @@ class GMLPBlock(nn.Module):
         return x + self.proj_out(self.sgu(self.act(self.proj_in(self.norm(x)))))
 
 
-class GMLP(ZooModel):
+class GMLP(PatchMLPNet):
     """Per-patch linear stem, gMLP blocks, LayerNorm, average over the patches, linear head."""
 
     fixed_input_size = True
@@ -111,19 +111,6 @@ class GMLP(ZooModel):
         self.classifier = self.make_classifier(num_classes)
         self.stem.init_weights()
 
-    def make_classifier(self, num_classes: int) -> nn.Module:
-        fc = nn.Linear(self.num_features, num_classes)
-        nn.init.zeros_(fc.weight)
-        nn.init.zeros_(fc.bias)
-        return fc
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.norm(self.blocks(self.stem(x)))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=1)
-        return x if pre_logits else self.classifier(x)
 
 
 # Paper Table 1: gMLP-Ti (d_model 128), S (256), B (512); 30 blocks each, 16x16 patches.

@@ -82,7 +82,32 @@ class MixerBlock(nn.Module):
         return x + self.channel_mixing(self.norm2(x))
 
 
-class MlpMixer(ZooModel):
+class PatchMLPNet(ZooModel):
+    """What the all-MLP networks (MLP-Mixer, ResMLP, gMLP) share around their blocks: a PatchEmbed
+    stem makes (B, N, dim) tokens, the blocks and a final norm keep that shape, and the head averages
+    the tokens and classifies them with a zero-initialized linear layer (the official codes' init)."""
+
+    stem: PatchEmbed
+    blocks: nn.Module
+    norm: nn.Module
+    num_features: int
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        fc = nn.Linear(self.num_features, num_classes)
+        nn.init.zeros_(fc.weight)
+        nn.init.zeros_(fc.bias)
+        return fc
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.norm(self.blocks(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean(dim=1)
+        return x if pre_logits else self.classifier(x)
+
+
+class MlpMixer(PatchMLPNet):
     """Per-patch linear stem, Mixer blocks, LayerNorm, average over tokens, linear head."""
 
     fixed_input_size = True
@@ -115,19 +140,6 @@ class MlpMixer(ZooModel):
                 nn.init.normal_(m.bias, std=1e-6)
         self.stem.init_weights()  # LeCun normal
 
-    def make_classifier(self, num_classes: int) -> nn.Module:
-        fc = nn.Linear(self.num_features, num_classes)
-        nn.init.zeros_(fc.weight)
-        nn.init.zeros_(fc.bias)
-        return fc
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.norm(self.blocks(self.stem(x)))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=1)
-        return x if pre_logits else self.classifier(x)
 
 
 # Paper Table 1: the width, depth and MLP sizes of each size; T is our own quarter of S.

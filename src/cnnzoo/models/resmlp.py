@@ -44,8 +44,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import ZooModel
 from .layers import MlpBlock, PatchEmbed, choose_patch
+from .mixer import PatchMLPNet
 from .registry import CIFAR10, Paper, Reference, register_model
 
 PAPER = Paper("ResMLP: Feedforward networks for image classification with data-efficient training",
@@ -92,7 +92,7 @@ class ResMLPBlock(nn.Module):
         return x + self.layer_scale2 * self.cross_channel(self.norm2(x))
 
 
-class ResMLP(ZooModel):
+class ResMLP(PatchMLPNet):
     """Per-patch linear stem, ResMLP blocks, Affine, average over the patches, linear head."""
 
     fixed_input_size = True
@@ -120,19 +120,6 @@ class ResMLP(ZooModel):
                     nn.init.normal_(m.bias, std=1e-6)
         self.stem.init_weights()
 
-    def make_classifier(self, num_classes: int) -> nn.Module:
-        fc = nn.Linear(self.num_features, num_classes)
-        nn.init.zeros_(fc.weight)
-        nn.init.zeros_(fc.bias)
-        return fc
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.norm(self.blocks(self.stem(x)))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=1)
-        return x if pre_logits else self.classifier(x)
 
 
 register_model("resmlp_12", ResMLP, dict(dim=384, depth=12), family="resmlp", paper=PAPER,
