@@ -59,7 +59,7 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import ZooModel, wants_small_input
-from .layers import ConvBNAct, DropPath, InvertedResidual, SqueezeExcite, make_divisible
+from .layers import ConvBNAct, DropPath, InvertedResidual, SqueezeExcite, init_mobile, make_divisible
 from .registry import Design, Paper, Reference, register_model
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks", "Tan, Le", 2019,
@@ -172,17 +172,7 @@ class EfficientNet(ZooModel):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        se_layers = {id(layer) for se in self.modules() if isinstance(se, SqueezeExcite) for layer in (se.fc1, se.fc2)}
-        for m in self.modules():
-            # torchvision's SE layers are 1x1 convolutions and get the convolutions' init.
-            if isinstance(m, nn.Conv2d) or id(m) in se_layers:
-                assert isinstance(m, (nn.Conv2d, nn.Linear))
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_mobile(self)  # the classifier initializes itself (make_classifier)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         fc = nn.Linear(self.num_features, num_classes)

@@ -243,6 +243,26 @@ def init_conv_bn(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_mobile(model: nn.Module, linear_std: float | None = None) -> None:
+    """torchvision's MobileNetV2/V3 and EfficientNet initialization, in one pass over the modules:
+    He normal (fan-out) for every convolution and for the squeeze-excitation layers (1x1 convolutions
+    in torchvision), zero biases, BatchNorm as the identity, and N(0, ``linear_std``) for the other
+    linear layers where given (MobileNet's classifier; EfficientNet initializes its own)."""
+    se_layers = {id(layer) for se in model.modules() if isinstance(se, SqueezeExcite) for layer in (se.fc1, se.fc2)}
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) or id(m) in se_layers:
+            assert isinstance(m, (nn.Conv2d, nn.Linear))
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None:
+            nn.init.normal_(m.weight, 0.0, linear_std)
+            nn.init.zeros_(m.bias)
+
+
 def scaled_widths(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
     """``widths`` times ``width_mult``, rounded, at least 4 channels each (ResNet's and Darknet's
     ``width_mult``: the knob that makes an ImageNet network affordable on a laptop CPU)."""

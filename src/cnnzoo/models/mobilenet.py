@@ -57,7 +57,7 @@ from torch import nn
 
 from ..errors import ModelError, did_you_mean
 from .base import ZooModel, wants_small_input
-from .layers import ConvBNAct, InvertedResidual, SqueezeExcite, drop_path_rates, make_divisible
+from .layers import ConvBNAct, InvertedResidual, SqueezeExcite, drop_path_rates, init_mobile, make_divisible
 from .registry import Paper, Reference, register_model
 
 PAPER_V1 = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
@@ -91,21 +91,7 @@ class _MobileNet(ZooModel):
     head_width: int
 
     def _init_weights(self) -> None:
-        se_layers = {id(layer) for se in self.modules() if isinstance(se, SqueezeExcite)
-                     for layer in (se.fc1, se.fc2)}
-        for m in self.modules():
-            # torchvision's SE layers are 1x1 convolutions and get the convolutions' init.
-            if isinstance(m, nn.Conv2d) or id(m) in se_layers:
-                assert isinstance(m, (nn.Conv2d, nn.Linear))
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_mobile(self, linear_std=0.01)
 
     def make_classifier(self, num_classes: int) -> nn.Module:
         fc = nn.Linear(self.head_width, num_classes)
