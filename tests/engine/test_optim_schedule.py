@@ -6,8 +6,9 @@ import math
 from types import SimpleNamespace
 
 import pytest
+import torch
 
-from cnnzoo.engine.optim import LRSchedule
+from cnnzoo.engine.optim import LRSchedule, match_param_layouts
 
 
 def schedule(name: str, **kw) -> LRSchedule:
@@ -68,3 +69,26 @@ def test_past_its_end_a_schedule_holds_the_rate_of_its_last_step(name):
     last = s(s.total - 1)
     assert [s(i) for i in (s.total, s.total + 1, 10 * s.total)] == [last] * 3
     assert [s(i) for i in range(s.total)] == [schedule(name)(i) for i in range(s.total)]  # unchanged before
+
+
+def test_resumed_optimizer_buffers_take_their_parameters_layout():
+    """A checkpoint keeps momentum buffers contiguous; a channels_last model's conv weights are NHWC.
+    CUDA's fused SGD refuses the mix at the first step after a resume (seen on an H200), so the
+    loaded buffers are re-laid like their parameters, values unchanged."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 4, 1)).to(
+        memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    for state in saved["state"].values():  # as the checkpoint writes them
+        state["momentum_buffer"] = state["momentum_buffer"].contiguous()
+    fresh = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    fresh.load_state_dict(saved)
+    weight = model[0].weight
+    assert fresh.state[weight]["momentum_buffer"].stride() != weight.stride()  # what torch leaves
+    match_param_layouts(fresh)
+    for p in model.parameters():
+        buf = fresh.state[p]["momentum_buffer"]
+        assert buf.stride() == p.stride()
+        assert torch.equal(buf, opt.state[p]["momentum_buffer"])

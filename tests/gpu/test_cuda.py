@@ -1,7 +1,7 @@
 """The CUDA path, on a machine with a GPU: `pytest -m gpu tests/gpu` (never in CI, which has none).
 
 Training in each precision (fp32, bf16 autocast, fp16 with its gradient scaler), resume, EMA and
-channels_last, torch.compile, torchrun with NCCL, export and predict of a GPU-trained run, the
+channels_last, torch.compile, torchrun (NCCL where two GPUs are), export and predict of a GPU-trained run, the
 benchmark command, and parity with the installed torchvision and timm computed on the GPU (every
 counterpart of scripts/make_weight_fixtures.py, from the library's own randomly initialized weights).
 """
@@ -62,18 +62,33 @@ def test_compile_on_cuda(fashion_dir, tmp_path):
     assert s["test_acc"] > 0.3
 
 
-def test_torchrun_one_rank_uses_nccl(fashion_dir, tmp_path):
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "cnnzoo",
-           "train", "--model", "cnn", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir), "--offline",
-           "--epochs", "1", "--device", DEVICE, "--out", str(out), "--quiet", "--set", "output.plots=false"]
+def _torchrun(fashion_dir: Path, out: Path, ranks: int) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}", "-m",
+           "cnnzoo", "train", "--model", "cnn", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir),
+           "--offline", "--epochs", "1", "--device", DEVICE, "--out", str(out), "--quiet", "--set",
+           "output.plots=false"]
     env = {**os.environ, "TORCH_DISTRIBUTED_DEBUG": "INFO", "NCCL_DEBUG": "INFO"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    if DEVICE == "cuda":
-        assert "NCCL" in proc.stdout + proc.stderr  # the process group is NCCL's, not gloo's
+    return proc
+
+
+def test_torchrun_with_one_rank_trains_as_one_process_on_the_gpu(fashion_dir, tmp_path):
+    # A world of one needs no process group (DistContext.from_env): it is a plain run on the GPU.
+    out = tmp_path / "one"
+    _torchrun(fashion_dir, out, 1)
     s = json.loads((out / "summary.json").read_text())
     assert s["world_size"] == 1 and s["device"].startswith(DEVICE)
+
+
+@pytest.mark.skipif(DEVICE != "cuda" or torch.cuda.device_count() < 2,
+                    reason="NCCL needs a GPU per rank (two ranks cannot share one)")
+def test_torchrun_with_two_gpus_uses_nccl(fashion_dir, tmp_path):
+    out = tmp_path / "two"
+    proc = _torchrun(fashion_dir, out, 2)
+    assert "NCCL INFO" in proc.stdout + proc.stderr  # the process group is NCCL's, not gloo's
+    s = json.loads((out / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["device"].startswith("cuda")
 
 
 def test_a_gpu_run_exports_and_predicts(fashion_dir, tmp_path):

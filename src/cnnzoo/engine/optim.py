@@ -130,6 +130,19 @@ def _cos_ramp(t: float) -> float:
     return 0.5 * (1 - math.cos(math.pi * min(1.0, max(0.0, t))))
 
 
+def match_param_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each state buffer of ``optimizer`` its parameter's memory layout. A checkpoint stores
+    buffers contiguous (NCHW); a channels_last model's parameters are NHWC, and CUDA's fused
+    optimizers refuse tensors whose strides differ from their parameter's (a RuntimeError at the
+    first step after a resume). Values are unchanged; buffers already laid out alike are kept."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for name, buf in state.items():
+                if isinstance(buf, torch.Tensor) and buf.shape == p.shape and buf.stride() != p.stride():
+                    state[name] = torch.empty_like(p, dtype=buf.dtype).copy_(buf)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Every group at ``lr`` times its ``lr_scale`` (1 unless set: the backbone's when fine-tuning)."""
     for group in optimizer.param_groups:

@@ -53,7 +53,7 @@ from .checkpoint import (
 from .distributed import DistContext, everywhere, rank_share
 from .ema import EMA, averaged
 from .metrics import EvalResult, RunningStats, append_jsonl, evaluate, write_jsonl
-from .optim import LRSchedule, build_optimizer, set_lr
+from .optim import LRSchedule, build_optimizer, match_param_layouts, set_lr
 from .progress import Console, fmt_time
 from .rundir import claim_run_dir, prepare_run_dir, recorded_finish, write_config
 from .runtime import Runtime
@@ -573,6 +573,7 @@ class Trainer:
             self.optimizer.load_state_dict(saved.optimizer)
         except (ValueError, KeyError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{folder}: optimizer state does not fit this configuration ({e})") from None
+        match_param_layouts(self.optimizer)
         self.state = state
         if "stats" in tensors:
             self.stats.load(tensors["stats"])
