@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cnnzoo.report.ablations import ABLATIONS, Ablation, Claim, verdict  # noqa: E402  (after the path line)
+from cnnzoo.report.ablations import ABLATIONS, Ablation, Claim, is_reduced, verdict  # noqa: E402  (after the path line)
 from cnnzoo.report.seeds import Stat, difference  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ablations"
@@ -91,13 +92,21 @@ def _params(group: dict[str, Any] | None) -> str:
 
 def _claim_line(abl: Ablation, claim: Claim, data: dict[str, Any] | None) -> str:
     paper, ablated = _stat(_arm(data, "paper")), _stat(_arm(data, "ablated"))
-    v = verdict(claim, paper, ablated)
+    epochs = [g.get("epochs") for g in (data or {}).get("groups", [])]
+    reduced = is_reduced(abl, epochs)
+    v = verdict(claim, paper, ablated, reduced=reduced)
     where = f"`{abl.key}`"
     if v == "not measured yet":
         return f"- *{claim.text}* ({claim.source}; {where}): **not measured yet**"
     if claim.test.startswith("reaches:"):
         numbers = f"{_pct(paper)}% test accuracy, 95% interval " + (
             f"[{100 * paper.low:.2f}, {100 * paper.high:.2f}]" if paper and paper.n > 1 else "-")
+        if reduced and v != "confirmed":
+            numbers += f" after {'/'.join(str(e) for e in sorted(set(epochs)))} epoch(s), fewer than the recipe's"
+            full = full_length(abl.recipe)
+            if full is not None:
+                numbers += (f"; the recipe at full length, one seed: {100 * full['test_acc']:.2f}% "
+                            f"({full['device']}, `{full['source']}`)")
     else:
         numbers = f"paper - ablated {_diff(paper, ablated)} points"
     return f"- *{claim.text}* ({claim.source}; {where}): **{v}**, {numbers}"
@@ -146,13 +155,42 @@ def render(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _setup(data: dict[str, Any]) -> str:
+    """How a result was measured, in words that repeat across the files of one session: epochs, seeds,
+    device, torch, day and the command with its per-ablation arguments generalized."""
     m = data.get("machine", {})
     groups = data.get("groups", [])
     seeds = sorted({len(g["test_acc"]["values"]) for g in groups if g.get("test_acc")})
     epochs = sorted({g.get("epochs") for g in groups if g.get("epochs") is not None})
-    return (f"{'/'.join(map(str, epochs)) or '?'} epoch(s), {'/'.join(map(str, seeds)) or '?'} seeds, "
-            f"{m.get('device') or m.get('cpu', '?')}, torch {m.get('torch', '?')}, {m.get('date', '?')}, "
-            f"`{data.get('command', '?')}`")
+    devices = sorted({g["device"] for g in groups if g.get("device")}) or [m.get("cpu", "?")]
+    return (f"{'/'.join(map(str, epochs)) or '?'} epoch(s), {'/'.join(map(str, seeds)) or '?'} seeds per arm, "
+            f"{' / '.join(devices)}, torch {m.get('torch', '?')}, {str(m.get('date', '?'))[:10]}, "
+            f"`{_general(data.get('command', '?'))}`")
+
+
+def _general(cmd: str) -> str:
+    """``cmd`` without what differs between the ablations of one session (which one, where it wrote)."""
+    cmd = re.sub(r"--only \S+", "--only FAMILY:SWITCH", cmd)
+    return re.sub(r" --(work|results|page) \S+", "", cmd)
+
+
+def full_length(recipe: str) -> dict[str, Any] | None:
+    """The recipe's committed full-length result (recipe_curves.json, else time_to_accuracy.json), if
+    it was trained as the recipe stands now."""
+    if str(ROOT / "benchmarks") not in sys.path:  # imported from elsewhere (the tests)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    from recipes_table import changed
+
+    for name in ("recipe_curves", "time_to_accuracy"):
+        path = ROOT / "benchmarks" / "results" / f"{name}.json"
+        if not path.is_file():
+            continue
+        entry = json.loads(path.read_text(encoding="utf-8")).get("recipes", {}).get(recipe)
+        runs = ([entry["run"]] if "run" in entry else entry.get("runs", [])) if entry else []
+        for run in runs:
+            if run.get("test_acc") is not None and not changed(recipe, run):
+                return {"test_acc": run["test_acc"], "device": run.get("device", "?"),
+                        "source": f"benchmarks/results/{name}.json"}
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -68,16 +68,22 @@ def run_recipe(recipe: str, *, device: str | None = None, sets: list[str] = (), 
             if metrics.is_file() else []
     shown = " ".join(a if a != str(out) else "<run dir>" for a in args)
     shown = shown.replace(str(path), str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
+    return run_record(recipe, summary, history, command=f"cnnzoo {shown}", wall=wall, load_before=load0)
+
+
+def run_record(recipe: str, summary: dict[str, Any], history: list[dict[str, Any]], *, command: str,
+               wall: float | None, load_before: list[float] | None) -> dict[str, Any]:
+    """What the result files keep of one run of ``recipe``: its summary's figures and per-epoch history."""
     from recipes_table import recipe_digest
 
-    return {"recipe": recipe, "recipe_sha256": recipe_digest(path), "command": f"cnnzoo {shown}",
-            "wall_s": round(wall, 1),
+    return {"recipe": recipe, "recipe_sha256": recipe_digest(recipe_path(recipe)), "command": command,
+            "wall_s": None if wall is None else round(wall, 1),
             "test_acc": summary.get("test_acc"), "best_val_acc": summary.get("best_val_acc"),
             "epochs": summary.get("epochs"), "steps": summary.get("steps"),
             "trainer_wall_s": summary.get("wall_time_s"), "train_time_s": summary.get("train_time_s"),
             "model": summary.get("model"), "device": summary.get("device"),
-            "peak_memory_mb": summary.get("peak_memory_mb"), "load_before": load0, "load_after": loadavg(),
-            "history": history}
+            "peak_memory_mb": summary.get("peak_memory_mb"), "load_before": load_before,
+            "load_after": loadavg() if load_before is not None else None, "history": history}
 
 
 def main() -> None:

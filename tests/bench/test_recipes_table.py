@@ -64,3 +64,27 @@ def test_a_recipe_without_a_full_run_quotes_its_reduced_run_of_the_same_network(
     assert "benchmarks/reduced_runs.py" in table
     other = {"run": {**short["run"], "model": "resnet34"}, "machine": short["machine"]}
     assert "reduced:" not in s.render({}, {"resnet": other})   # another network: not this recipe's figure
+
+
+def test_reduced_runs_are_not_listed_as_changed_recipes():
+    s = script()
+    short = {"run": {"model": "resnet18", "epochs": 1, "test_acc": 0.9, "wall_s": 51.0, "load_before": [1.0]},
+             "machine": {"date": "2026-11-27 21:40 UTC"}}
+    table = s.render({}, {"resnet": short, "fmnist-speedrun": short})
+    assert "†" not in table   # two reduced runs once made a note listing "reduced, reduced"
+
+
+def test_gpu_runs_have_their_own_table_with_seeds_and_changes_flagged():
+    s = script()
+    path = ROOT / "configs" / "fmnist-speedrun.yaml"
+    runs = [{"test_acc": 0.9345 - i / 1000, "wall_s": 40.0 - i, "model": "resnet18", "epochs": 4,
+             "command": f"cnnzoo train --config configs/fmnist-speedrun.yaml --set train.seed={i}",
+             "recipe_sha256": s.recipe_digest(path), "device": "cuda:0 (NVIDIA H200), bf16, channels_last"}
+            for i in range(3)]
+    gpu = {"fmnist-speedrun": {"runs": runs, "machine": {"date": "2026-11-27 22:36 UTC", "gpu": "NVIDIA H200"}},
+           "fmnist-best": {"runs": [{**runs[0], "recipe_sha256": "0" * 64}], "machine": {"gpu": "NVIDIA H200"}}}
+    table = s.render({}, None, gpu)
+    gpu_part = table.split("### On one GPU", 1)[1]
+    assert "| 2 | 93.27% | 38.0 s |" in gpu_part and "NVIDIA H200" in gpu_part
+    assert "93.45% †" in gpu_part and "(fmnist-best)" in gpu_part
+    assert "### On one GPU" not in s.render({}, None, {})

@@ -68,6 +68,18 @@ def test_difference_uses_welch_and_verdicts_follow_the_interval():
     assert verdict(Claim("x", "within:0.01"), b, a) == "refuted"
     assert verdict(Claim("x", "reaches:0.85"), a, None) == "confirmed"
     assert verdict(Claim("x", "reaches:0.85"), b, None) == "refuted"
+    # runs shorter than their recipe confirm a threshold they already pass, but cannot refute it
+    assert verdict(Claim("x", "reaches:0.85"), b, None, reduced=True) == "not measurable at this scale"
+    assert verdict(Claim("x", "reaches:0.85"), a, None, reduced=True) == "confirmed"
+
+
+def test_a_shorter_run_than_the_recipe_is_reduced():
+    from cnnzoo.report.ablations import ablations_of, is_reduced, recipe_epochs
+
+    [mixer] = ablations_of("mixer")
+    full = recipe_epochs(mixer.recipe)
+    assert full and full > 1
+    assert is_reduced(mixer, [1, 1]) and not is_reduced(mixer, [full, full]) and not is_reduced(mixer, [None])
 
 
 def test_every_ablation_builds_both_arms_and_names_its_switch():

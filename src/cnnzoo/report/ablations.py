@@ -14,7 +14,8 @@ A claim is judged from the 95% interval of a difference of means (Welch's t, see
 - ``within:M``: the paper's arm loses at most ``M`` (a fraction, 0.01 = one point): confirmed when
   the interval's low end is above ``-M``, refuted when its high end is below ``-M``.
 - ``reaches:X``: the paper's arm reaches accuracy ``X``: confirmed when its own interval is above
-  ``X``, refuted when below.
+  ``X``, refuted when below. A run shorter than its recipe (``reduced``) can confirm such a claim
+  but not refute it: the recipe's remaining epochs may still get there.
 """
 
 from __future__ import annotations
@@ -164,15 +165,18 @@ def ablate(ablations: Sequence[Ablation], out: str | Path, *, seeds: int = 3,
 # Verdicts
 
 
-def verdict(claim: Claim, paper: Stat | None, ablated: Stat | None) -> str:
-    """``confirmed``, ``refuted`` or ``not measurable at this scale`` (module docstring)."""
+def verdict(claim: Claim, paper: Stat | None, ablated: Stat | None, *, reduced: bool = False) -> str:
+    """``confirmed``, ``refuted`` or ``not measurable at this scale`` (module docstring); ``reduced``:
+    the runs trained fewer epochs than their recipe."""
     if paper is None or (ablated is None and not claim.test.startswith("reaches")):
         return "not measured yet"
     if claim.test.startswith("reaches:"):
         x = float(claim.test.split(":", 1)[1])
         if paper.n < 2:
             return "not measurable at this scale"
-        return "confirmed" if paper.low > x else "refuted" if paper.high < x else "not measurable at this scale"
+        if paper.low > x:
+            return "confirmed"
+        return "refuted" if paper.high < x and not reduced else "not measurable at this scale"
     assert ablated is not None
     if paper.n < 2 or ablated.n < 2:
         return "not measurable at this scale"
@@ -185,6 +189,20 @@ def verdict(claim: Claim, paper: Stat | None, ablated: Stat | None) -> str:
     if diff + ci < -margin:
         return "refuted"
     return "not measurable at this scale"
+
+
+def recipe_epochs(recipe: str) -> int | None:
+    """The epochs ``configs/<recipe>.yaml`` trains (None when there is no such recipe)."""
+    from ..config import find_recipe, load_config
+
+    path = find_recipe(recipe)
+    return None if path is None else load_config(path).train.epochs
+
+
+def is_reduced(abl: Ablation, epochs: Sequence[int | None]) -> bool:
+    """Did runs of ``epochs`` train fewer epochs than the ablation's recipe?"""
+    full = recipe_epochs(abl.recipe)
+    return full is not None and any(e is not None and e < full for e in epochs)
 
 
 def arm_stats(groups: Sequence[Group]) -> tuple[Stat | None, Stat | None]:
@@ -201,6 +219,7 @@ def describe_difference(abl: Ablation, groups: Sequence[Group]) -> str:
         span = "" if math.isnan(ci) else f" ± {100 * ci:.2f}"
         lines.append(f"paper - ablated: {100 * diff:+.2f}{span} points of test accuracy (95% interval, "
                      f"{paper.n} and {ablated.n} seeds)")
+    reduced = is_reduced(abl, [g.first("epochs") for g in groups])
     for c in abl.claims:
-        lines.append(f"  {verdict(c, paper, ablated)}: {c.text}")
+        lines.append(f"  {verdict(c, paper, ablated, reduced=reduced)}: {c.text}")
     return "\n".join(lines)
