@@ -85,6 +85,6 @@ def test_gpu_runs_have_their_own_table_with_seeds_and_changes_flagged():
            "fmnist-best": {"runs": [{**runs[0], "recipe_sha256": "0" * 64}], "machine": {"gpu": "NVIDIA H200"}}}
     table = s.render({}, None, gpu)
     gpu_part = table.split("### On one GPU", 1)[1]
-    assert "| 2 | 93.27% | 38.0 s |" in gpu_part and "NVIDIA H200" in gpu_part
+    assert "| 2 | 93.25% | 38.0 s |" in gpu_part and "NVIDIA H200" in gpu_part
     assert "93.45% †" in gpu_part and "(fmnist-best)" in gpu_part
     assert "### On one GPU" not in s.render({}, None, {})

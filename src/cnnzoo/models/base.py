@@ -20,6 +20,8 @@ do, raised before any layer runs, never a shape-mismatch traceback from deep ins
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -131,3 +133,81 @@ class ZooModel(nn.Module):
         reference = next(self.parameters())
         self.classifier = self.make_classifier(num_classes).to(reference.device, reference.dtype)
         self.num_classes = num_classes
+
+
+class AuxLogitsModel(ZooModel):
+    """A network with auxiliary classifiers on intermediate feature maps (GoogLeNet's two,
+    Inception-v3's one), torchvision's surface for them: off unless ``aux_logits``; when on, a model
+    in training mode returns ``outputs(logits, *aux)`` (a NamedTuple) and owns its loss,
+    ``training_loss(out, y, criterion)`` = ``criterion(logits) + aux_loss_weight * criterion(aux)``
+    summed over the heads; in eval mode it returns the logits alone.
+
+    A family gives: ``outputs``, ``aux_loss_weight``, ``aux_heads(num_classes)`` (the fresh heads, by
+    attribute name, in the order ``outputs`` lists them), ``init_weights(module)`` (its
+    initialization), ``_trunk(x)`` (the feature map, then each head's input) and the ``pool``,
+    ``dropout`` and ``classifier`` layers ``forward_head`` uses.
+    """
+
+    outputs: type
+    aux_loss_weight: float
+    aux_logits: bool
+    num_features: int
+    pool: nn.Module
+    dropout: nn.Module
+
+    def aux_heads(self, num_classes: int) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def init_weights(self, module: nn.Module) -> nn.Module:
+        raise NotImplementedError
+
+    def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def add_aux_heads(self, num_classes: int) -> None:
+        """Register the heads (or None in their places, without ``aux_logits``): called where the
+        family's ``__init__`` builds them, which fixes their order in the initialization."""
+        if not self.aux_logits:  # not even built: building draws from the random stream
+            for name in self.outputs._fields[1:]:  # type: ignore[attr-defined]
+                setattr(self, name, None)
+            return
+        for name, head in self.aux_heads(num_classes).items():
+            setattr(self, name, head)
+
+    def make_classifier(self, num_classes: int) -> nn.Module:
+        return self.init_weights(nn.Linear(self.num_features, num_classes))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        super().reset_classifier(num_classes)
+        if self.aux_logits:
+            reference = next(self.classifier.parameters())
+            for name, head in self.aux_heads(num_classes).items():
+                setattr(self, name, self.init_weights(head).to(reference.device, reference.dtype))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trunk(x)[0]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.pool(x), 1)
+        return x if pre_logits else self.classifier(self.dropout(x))
+
+    def training_loss(self, out: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor,
+                      criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits) for the trainer: the logits' loss plus each auxiliary head's, weighted."""
+        if not isinstance(out, self.outputs):
+            assert isinstance(out, torch.Tensor)
+            return criterion(out, target), out
+        logits, *aux = out
+        loss = criterion(logits, target)
+        for a in aux:
+            loss = loss + self.aux_loss_weight * criterion(a, target)
+        return loss, logits
+
+    # Training with auxiliary heads returns every head's logits (as torchvision does), for training_loss.
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:  # type: ignore[override]
+        if not (self.aux_logits and self.training):
+            return self.forward_head(self.forward_features(x))
+        features, *inputs = self._trunk(x)
+        heads = [getattr(self, name) for name in self.outputs._fields[1:]]  # type: ignore[attr-defined]
+        return self.outputs(self.forward_head(features), *(h(i) for h, i in zip(heads, inputs, strict=True)))

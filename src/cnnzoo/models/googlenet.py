@@ -48,7 +48,6 @@ What we changed from the paper, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple, TypeVar, cast
 
@@ -56,7 +55,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .base import ZooModel, wants_small_input
+from .base import AuxLogitsModel, wants_small_input
 from .layers import ConvBNAct, smallest_input
 from .registry import Paper, Reference, register_model
 
@@ -136,8 +135,10 @@ def _init_weights(module: M) -> M:
     return module
 
 
-class GoogLeNet(ZooModel):
+class GoogLeNet(AuxLogitsModel):
     """Stem, Inception 3a-3b, 4a-4e, 5a-5b with max-pools between the groups, global average pooling."""
+
+    outputs, aux_loss_weight = GoogLeNetOutputs, AUX_LOSS_WEIGHT
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224, *,
                  aux_logits: bool = False, branch3_kernel: int = 3, dropout: float = DROPOUT,
@@ -171,24 +172,18 @@ class GoogLeNet(ZooModel):
         self.pool4 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.inception5 = nn.Sequential(*(inception(*cfg) for cfg in INCEPTION_5.values()))
         self.num_features = cast(int, self.inception5[-1].out_channels)  # 1024
-        # The auxiliary heads read the outputs of 4a (512 channels) and 4d (528 channels).
-        self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
-        self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
+        self.add_aux_heads(num_classes)  # aux1, aux2 (None without aux_logits)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = self.make_classifier(num_classes)
         _init_weights(self)
 
-    def make_classifier(self, num_classes: int) -> nn.Module:
-        return _init_weights(nn.Linear(self.num_features, num_classes))
+    def aux_heads(self, num_classes: int) -> dict[str, nn.Module]:
+        # They read the outputs of 4a (512 channels) and 4d (528 channels).
+        return {"aux1": InceptionAux(512, num_classes), "aux2": InceptionAux(528, num_classes)}
 
-    def reset_classifier(self, num_classes: int) -> None:
-        super().reset_classifier(num_classes)
-        if self.aux_logits:
-            reference = next(self.classifier.parameters())
-            device, dtype = reference.device, reference.dtype
-            self.aux1 = _init_weights(InceptionAux(512, num_classes)).to(device, dtype)
-            self.aux2 = _init_weights(InceptionAux(528, num_classes)).to(device, dtype)
+    def init_weights(self, module: nn.Module) -> nn.Module:
+        return _init_weights(module)
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The feature map and the inputs of the two auxiliary heads (after 4a and after 4d)."""
@@ -198,33 +193,6 @@ class GoogLeNet(ZooModel):
         at_4d = self.inception4bcd(at_4a)
         x = self.inception5(self.pool4(self.inception4e(at_4d)))
         return x, at_4a, at_4d
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._trunk(x)[0]
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.pool(x), 1)
-        return x if pre_logits else self.classifier(self.dropout(x))
-
-    def training_loss(self, out: torch.Tensor | GoogLeNetOutputs, target: torch.Tensor,
-                      criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits) for the trainer: with auxiliary heads (training mode), the paper's
-        ``criterion(logits) + AUX_LOSS_WEIGHT * criterion(aux)`` for each head; else ``criterion(logits)``."""
-        if not isinstance(out, GoogLeNetOutputs):
-            return criterion(out, target), out
-        loss = criterion(out.logits, target)
-        for aux in (out.aux1, out.aux2):
-            loss = loss + AUX_LOSS_WEIGHT * criterion(aux, target)
-        return loss, out.logits
-
-    # Training with auxiliary heads returns all three logits (as torchvision does), for training_loss.
-    def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:  # type: ignore[override]
-        if not (self.aux_logits and self.training):
-            return self.forward_head(self.forward_features(x))
-        x, at_4a, at_4d = self._trunk(x)
-        assert self.aux1 is not None and self.aux2 is not None  # aux_logits
-        return GoogLeNetOutputs(self.forward_head(x), self.aux1(at_4a), self.aux2(at_4d))
 
 
 register_model("googlenet", GoogLeNet, family="googlenet", paper=PAPER,

@@ -57,7 +57,6 @@ What we changed from the paper, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple, TypeVar
 
@@ -65,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ZooModel, wants_small_input
+from .base import AuxLogitsModel, wants_small_input
 from .layers import ConvBNAct, smallest_input
 from .registry import Design, Paper, Reference, register_model
 
@@ -242,8 +241,10 @@ def _init_weights(module: M) -> M:
     return module
 
 
-class InceptionV3(ZooModel):
+class InceptionV3(AuxLogitsModel):
     """Stem; InceptionA x3 (35x35), B, C x4 (17x17), D, E x2 (8x8); global average pooling; fc."""
+
+    outputs, aux_loss_weight = InceptionOutputs, AUX_LOSS_WEIGHT
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, image_size: int = 299, *,
                  aux_logits: bool = False, dropout: float = DROPOUT, small_input: bool | None = None) -> None:
@@ -272,50 +273,23 @@ class InceptionV3(ZooModel):
         self.mixed6 = nn.Sequential(InceptionB(288), *(InceptionC(768, c7) for c7 in (128, 160, 160, 192)))
         self.mixed7 = nn.Sequential(InceptionD(768), InceptionE(1280), InceptionE(2048))
         self.num_features = 2048
-        self.aux = InceptionAux(768, num_classes) if aux_logits else None  # reads the last 17x17 grid
+        self.add_aux_heads(num_classes)  # aux (None without aux_logits)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = self.make_classifier(num_classes)
         _init_weights(self)
 
-    def make_classifier(self, num_classes: int) -> nn.Module:
-        return _init_weights(nn.Linear(self.num_features, num_classes))
+    def aux_heads(self, num_classes: int) -> dict[str, nn.Module]:
+        return {"aux": InceptionAux(768, num_classes)}  # reads the last 17x17 grid
 
-    def reset_classifier(self, num_classes: int) -> None:
-        super().reset_classifier(num_classes)
-        if self.aux_logits:
-            reference = next(self.classifier.parameters())
-            self.aux = _init_weights(InceptionAux(768, num_classes)).to(reference.device, reference.dtype)
+    def init_weights(self, module: nn.Module) -> nn.Module:
+        return _init_weights(module)
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The feature map, and the last 17x17 grid that the auxiliary head reads."""
         self.check_input(x)
         at_6e = self.mixed6(self.mixed5(self.stem(x)))
         return self.mixed7(at_6e), at_6e
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._trunk(x)[0]
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.pool(x), 1)
-        return x if pre_logits else self.classifier(self.dropout(x))
-
-    def training_loss(self, out: torch.Tensor | InceptionOutputs, target: torch.Tensor,
-                      criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits) for the trainer: with the auxiliary head (training mode),
-        ``criterion(logits) + AUX_LOSS_WEIGHT * criterion(aux)``; else ``criterion(logits)``."""
-        if not isinstance(out, InceptionOutputs):
-            return criterion(out, target), out
-        return criterion(out.logits, target) + AUX_LOSS_WEIGHT * criterion(out.aux, target), out.logits
-
-    # Training with the auxiliary head returns both logits (as torchvision does), for training_loss.
-    def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:  # type: ignore[override]
-        if not (self.aux_logits and self.training):
-            return self.forward_head(self.forward_features(x))
-        x, at_6e = self._trunk(x)
-        assert self.aux is not None  # aux_logits
-        return InceptionOutputs(self.forward_head(x), self.aux(at_6e))
 
 
 register_model("inception_v3", InceptionV3, family="inception_v3", paper=PAPER, design=DESIGN,
