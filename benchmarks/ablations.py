@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -27,12 +26,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cnnzoo.report.ablations import ABLATIONS, Ablation, Claim, is_reduced, verdict  # noqa: E402  (after the path line)
-from cnnzoo.report.seeds import Stat, difference  # noqa: E402
+from cnnzoo.report.ablations import (  # noqa: E402  (after the path line)
+    ABLATIONS,
+    RESULTS_FORMAT,
+    Ablation,
+    Claim,
+    diff_interval,
+    is_reduced,
+    pct,
+    result_arm,
+    result_stat,
+    result_verdict,
+)
 
 RESULTS = ROOT / "benchmarks" / "results" / "ablations"
 PAGE = ROOT / "docs" / "ablations.md"
-FORMAT = "cnnzoo-ablation/1"
+FORMAT = RESULTS_FORMAT
 RUN_COMMAND = "python benchmarks/ablations.py run --epochs 1 --seeds 3"
 
 
@@ -51,38 +60,6 @@ def load_results(folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _arm(data: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    if data is None:
-        return None
-    return next((g for g in data["groups"] if g["key"] == key), None)
-
-
-def _stat(group: dict[str, Any] | None, field: str = "test_acc") -> Stat | None:
-    """Recomputed from the per-seed values, not read from the file's summary."""
-    if group is None or group.get(field) is None:
-        return None
-    return Stat.of(group[field]["values"])
-
-
-# --------------------------------------------------------------------------------------------------
-# The page
-
-
-def _pct(s: Stat | None) -> str:
-    if s is None:
-        return "not measured yet"
-    return f"{100 * s.mean:.2f} ± {100 * s.std:.2f}" if s.n > 1 else f"{100 * s.mean:.2f}"
-
-
-def _diff(a: Stat | None, b: Stat | None) -> str:
-    if a is None or b is None:
-        return "not measured yet"
-    d, ci = difference(a, b)
-    if math.isnan(ci):
-        return f"{100 * d:+.2f} (one seed: no interval)"
-    return f"{100 * d:+.2f} [{100 * (d - ci):+.2f}, {100 * (d + ci):+.2f}]"
-
-
 def _params(group: dict[str, Any] | None) -> str:
     if group is None or group.get("params") is None:
         return "-"
@@ -91,15 +68,15 @@ def _params(group: dict[str, Any] | None) -> str:
 
 
 def _claim_line(abl: Ablation, claim: Claim, data: dict[str, Any] | None) -> str:
-    paper, ablated = _stat(_arm(data, "paper")), _stat(_arm(data, "ablated"))
+    paper, ablated = result_stat(result_arm(data, "paper")), result_stat(result_arm(data, "ablated"))
     epochs = [g.get("epochs") for g in (data or {}).get("groups", [])]
     reduced = is_reduced(abl, epochs)
-    v = verdict(claim, paper, ablated, reduced=reduced)
+    v = result_verdict(abl, claim, data)
     where = f"`{abl.key}`"
     if v == "not measured yet":
         return f"- *{claim.text}* ({claim.source}; {where}): **not measured yet**"
     if claim.test.startswith("reaches:"):
-        numbers = f"{_pct(paper)}% test accuracy, 95% interval " + (
+        numbers = f"{pct(paper)}% test accuracy, 95% interval " + (
             f"[{100 * paper.low:.2f}, {100 * paper.high:.2f}]" if paper and paper.n > 1 else "-")
         if reduced and v != "confirmed":
             numbers += f" after {'/'.join(str(e) for e in sorted(set(epochs)))} epoch(s), fewer than the recipe's"
@@ -108,7 +85,7 @@ def _claim_line(abl: Ablation, claim: Claim, data: dict[str, Any] | None) -> str
                 numbers += (f"; the recipe at full length, one seed: {100 * full['test_acc']:.2f}% "
                             f"({full['device']}, `{full['source']}`)")
     else:
-        numbers = f"paper - ablated {_diff(paper, ablated)} points"
+        numbers = f"paper - ablated {diff_interval(paper, ablated)} points"
     return f"- *{claim.text}* ({claim.source}; {where}): **{v}**, {numbers}"
 
 
@@ -140,9 +117,10 @@ def render(results: dict[str, dict[str, Any]]) -> str:
               "|---|---|---|---|---:|---:|---:|---:|"]
     for a in ABLATIONS:
         data = results.get(a.key)
-        pa, ab = _arm(data, "paper"), _arm(data, "ablated")
-        lines.append(f"| {a.family} | {a.idea} | {a.paper_setting} | {a.ablated_setting} | {_pct(_stat(pa))} | "
-                     f"{_pct(_stat(ab))} | {_diff(_stat(pa), _stat(ab))} | {_params(pa)} / {_params(ab)} |")
+        pa, ab = result_arm(data, "paper"), result_arm(data, "ablated")
+        sp, sa = result_stat(pa), result_stat(ab)
+        lines.append(f"| {a.family} | {a.idea} | {a.paper_setting} | {a.ablated_setting} | {pct(sp)} | "
+                     f"{pct(sa)} | {diff_interval(sp, sa)} | {_params(pa)} / {_params(ab)} |")
     lines += ["", "## The lessons' claims", ""]
     lessons = [(a, c) for a in ABLATIONS for c in a.claims if c.source.startswith("lesson")]
     lines += [_claim_line(a, c, results.get(a.key)) for a, c in lessons]

@@ -156,9 +156,8 @@ def gpu_table(results: dict) -> list[str]:
                 changed_.append(r)
             rows.append(f"| [`{r}`](../configs/{r}.yaml) | `{run.get('model', '?')}` | {run.get('epochs', '-')} | "
                         f"{seed.group(1) if seed else 0} | {100 * run['test_acc']:.2f}%{flag} | "
-                        f"{run['wall_s']:,.1f} s | {m.get('date', '?')[:10]}, {m.get('gpu', '?')}, "
-                        f"torch {m.get('torch', '?')}, "
-                        f"{run.get('device', '?')} |")
+                        f"{run['wall_s']:,.1f} s | {m.get('date', '?')[:10]}, {run.get('device', '?')}, "
+                        f"torch {m.get('torch', '?')} |")
     rows.append("")
     if changed_:
         rows += [f"† The recipe trains something else now than in this GPU run ({', '.join(sorted(set(changed_)))}): "

@@ -29,6 +29,7 @@ DOCS = ROOT / "docs" / "zoo"
 IMG = DOCS / "img"
 RESULTS = ROOT / "benchmarks" / "results" / "time_to_accuracy.json"
 CURVES = ROOT / "benchmarks" / "results" / "recipe_curves.json"  # benchmarks/recipe_curves.py
+ABLATION_RESULTS = ROOT / "benchmarks" / "results" / "ablations"  # benchmarks/ablations.py
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -311,7 +312,7 @@ def render(lesson: Lesson) -> tuple[str, dict[str, bytes]]:
               "parentheses exists at that size only. Under 64 px the zoo builds the small-image configuration "
               "(see [models.md](../models.md))."), "", walkthrough(model), ""]
     parts += ["## The recipe", "", _recipe_section(lesson, model, kwargs)]
-    parts += _ablation_section(fam)
+    parts += _ablation_section(fam, lesson.seed)
     shown = _curves_run(_curves_record(lesson.seed)[0])
     if shown is not None:
         images[f"{fam}-curves.png"] = curves_png(shown[1], lesson.seed)
@@ -332,24 +333,42 @@ def curves_png(run: dict, seed: str) -> bytes:
         return path.read_bytes()
 
 
-def _ablation_section(fam: str) -> list[str]:
-    """The family's ablations (cnnzoo.report.ablations), and the lesson's claims they test, linked to the page
-    that holds their measurements."""
-    from cnnzoo.report.ablations import ABLATIONS
+def _ablation_section(fam: str, seed: str | None = None) -> list[str]:
+    """The family's ablations (cnnzoo.report.ablations) with what they measured, and the lesson's claims they
+    test with their verdicts, from the committed result files that docs/ablations.md is made of."""
+    from cnnzoo.report.ablations import ABLATIONS, diff_interval, pct, result_arm, result_stat, result_verdict
 
     own = [a for a in ABLATIONS if a.family == fam]
-    tested = [(a, c) for a in ABLATIONS for c in a.claims if c.source == f"lesson: {fam}"]
+    # a claim names its lesson by family (vgg) or by the seed's recipe name (mlpmixer)
+    tested = [(a, c) for a in ABLATIONS for c in a.claims if c.source in (f"lesson: {fam}", f"lesson: {seed}")]
     if not own and not tested:
         return []
+
+    def result(key: str) -> dict | None:
+        path = ABLATION_RESULTS / f"{key}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
     out = ["## What the key idea is worth", ""]
     if own:
         out += [(f"`cnnzoo ablate {fam}` trains the recipe with the idea and without it, with seeds; "
-                 "[ablations.md](../ablations.md) holds what it measured:"), ""]
-        out += [f"- `{a.name}`: {a.idea} ({a.paper_setting} against {a.ablated_setting})." for a in own]
+                 "[ablations.md](../ablations.md) holds every family's measurements and how to read them:"), ""]
+        for a in own:
+            line = f"- `{a.name}`: {a.idea} ({a.paper_setting} against {a.ablated_setting})"
+            data = result(a.key)
+            paper, ablated = result_stat(result_arm(data, "paper")), result_stat(result_arm(data, "ablated"))
+            if paper is not None and ablated is not None:
+                g = result_arm(data, "paper") or {}
+                line += (f": {pct(paper)}% against {pct(ablated)}% test accuracy, a difference of "
+                         f"{diff_interval(paper, ablated)} points (95% interval; {g.get('epochs', '?')} epoch(s), "
+                         f"{paper.n} seeds per arm, {g.get('device', '?')})")
+            else:
+                line += ": not measured yet"
+            out.append(line + ".")
         out += [""]
     if tested:
         out += ["This lesson's claims, checked in [ablations.md](../ablations.md):", ""]
-        out += [f"- *{c.text}* (`cnnzoo ablate {a.family} --switch {a.name}`)" for a, c in tested]
+        out += [f"- *{c.text}* (`cnnzoo ablate {a.family} --switch {a.name}`): "
+                f"**{result_verdict(a, c, result(a.key))}**" for a, c in tested]
         out += [""]
     return out
 

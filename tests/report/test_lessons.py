@@ -141,3 +141,21 @@ def test_curves_come_from_recipe_curves_json_where_no_timed_run_holds_a_history(
     assert "its only run (91.50% test accuracy, 5 epochs)" in text
     assert "[`benchmarks/results/recipe_curves.json`]" in text
     assert "by `python benchmarks/recipe_curves.py cnn`" in text
+
+
+def test_a_measured_ablation_shows_its_numbers_and_verdict_on_the_lesson_page(tmp_path, monkeypatch):
+    import json
+
+    lessons = _load()
+    group = {"epochs": 1, "device": "cpu", "test_acc": {"values": [0.79, 0.80, 0.78]}}
+    data = {"format": "cnnzoo-ablation/1",
+            "groups": [{**group, "key": "paper"},
+                       {**group, "key": "ablated", "test_acc": {"values": [0.46, 0.47, 0.45]}}]}
+    (tmp_path / "mixer-token_mixing.json").write_text(json.dumps(data))
+    monkeypatch.setattr(lessons, "ABLATION_RESULTS", tmp_path)
+    text = "\n".join(lessons._ablation_section("mixer", "mlpmixer"))
+    assert "79.00 ± 1.00% against 46.00 ± 1.00% test accuracy" in text and "3 seeds per arm" in text
+    # its lesson claim ("reaches 85%") measured after 1 of the recipe's epochs: not refuted, not measurable
+    assert "**not measurable at this scale**" in text
+    monkeypatch.setattr(lessons, "ABLATION_RESULTS", tmp_path / "none")
+    assert "not measured yet" in "\n".join(lessons._ablation_section("mixer"))

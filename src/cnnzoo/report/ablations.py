@@ -205,6 +205,50 @@ def is_reduced(abl: Ablation, epochs: Sequence[int | None]) -> bool:
     return full is not None and any(e is not None and e < full for e in epochs)
 
 
+# --------------------------------------------------------------------------------------------------
+# A committed result file (benchmarks/results/ablations/<family>-<name>.json) and its numbers in words
+
+RESULTS_FORMAT = "cnnzoo-ablation/1"
+
+
+def result_arm(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    """The ``paper`` or ``ablated`` group of a result file's content."""
+    if data is None:
+        return None
+    return next((g for g in data.get("groups", []) if g.get("key") == key), None)
+
+
+def result_stat(group: Mapping[str, Any] | None, field_: str = "test_acc") -> Stat | None:
+    """Recomputed from the per-seed values, not read from the file's summary."""
+    if group is None or group.get(field_) is None:
+        return None
+    return Stat.of(group[field_]["values"])
+
+
+def result_verdict(abl: Ablation, claim: Claim, data: Mapping[str, Any] | None) -> str:
+    """The claim's verdict from a result file, runs shorter than the recipe taken into account."""
+    epochs = [g.get("epochs") for g in (data or {}).get("groups", [])]
+    paper, ablated = result_stat(result_arm(data, "paper")), result_stat(result_arm(data, "ablated"))
+    return verdict(claim, paper, ablated, reduced=is_reduced(abl, epochs))
+
+
+def pct(s: Stat | None) -> str:
+    """``mean ± std`` in percent (the mean alone for one seed)."""
+    if s is None:
+        return "not measured yet"
+    return f"{100 * s.mean:.2f} ± {100 * s.std:.2f}" if s.n > 1 else f"{100 * s.mean:.2f}"
+
+
+def diff_interval(a: Stat | None, b: Stat | None) -> str:
+    """``a - b`` in points with its 95% interval."""
+    if a is None or b is None:
+        return "not measured yet"
+    d, ci = difference(a, b)
+    if math.isnan(ci):
+        return f"{100 * d:+.2f} (one seed: no interval)"
+    return f"{100 * d:+.2f} [{100 * (d - ci):+.2f}, {100 * (d + ci):+.2f}]"
+
+
 def arm_stats(groups: Sequence[Group]) -> tuple[Stat | None, Stat | None]:
     by_key = {g.arm.key: g.stat("test_acc") for g in groups}
     return by_key.get("paper"), by_key.get("ablated")
